@@ -1,0 +1,19 @@
+"""Mood Lens, a local facial-emotion app. Run with ``streamlit run app.py``.
+
+This entry point only declares the pages (each a thin script in ``app_pages/``); the logic is in ``fer_core``.
+The folder is deliberately not called ``pages/``: Streamlit would also auto-register its files as a second,
+legacy page list, which shows up as a stray "app" entry in the sidebar once the live page reruns.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+PAGES = [
+    st.Page("app_pages/0_Home.py", title="Home", icon=":material/home:", url_path="home", default=True),
+    st.Page("app_pages/1_Upload_photo.py", title="Upload photo", icon=":material/image:"),
+    st.Page("app_pages/2_Live_webcam.py", title="Live webcam", icon=":material/videocam:"),
+    st.Page("app_pages/3_Model.py", title="Model", icon=":material/analytics:"),
+]
+
+st.navigation(PAGES).run()

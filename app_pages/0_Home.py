@@ -1,0 +1,54 @@
+"""Home page: what the app does, how good the shipped model measurably is, where to go next."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fer_core.app_support import APP_TITLE, PRIVACY_NOTE, model_card, require_recognizer, setup_page
+from fer_core.model_card import format_percent
+
+setup_page("Home", "🙂")
+
+st.title(f"{APP_TITLE}: facial emotion, on your machine")
+st.markdown(
+    "Mood Lens finds faces in a photo or in your webcam's live video, reads one of seven emotions on each "
+    "(**angry, disgust, fear, happy, sad, surprise, neutral**) with a small neural network trained on "
+    "FER2013, and adapts what it recommends to your mood once that mood has been steady for a moment."
+)
+
+require_recognizer()
+
+card, card_message = model_card()
+if card is not None:
+    tta = " with flip test-time augmentation" if card.flip_tta else ""
+    st.subheader("Measured accuracy")
+    cols = st.columns(3)
+    cols[0].metric(f"{card.split} accuracy", format_percent(card.accuracy))
+    cols[1].metric(f"{card.split} macro-F1", format_percent(card.macro_f1))
+    private = card.split_metrics(card.split, flip_tta=card.flip_tta)
+    cols[2].metric("Test faces", f"{private['count']:,}" if private and "count" in private else "n/a")
+    st.caption(
+        f"Measured on the held-out FER2013 {card.split} split{tta}, which played no part in training or "
+        "model selection. Human agreement on FER2013 is about 65%. Details on the Model page."
+    )
+else:
+    st.info(f"Model accuracy: not evaluated yet. {card_message}", icon=":material/info:")
+
+st.subheader("Try it")
+links = st.columns(3)
+with links[0], st.container(border=True):
+    st.page_link("app_pages/1_Upload_photo.py", label="Upload a photo", icon=":material/image:")
+    st.caption("Boxes, emotion probabilities per face and picks for the photo's mood.")
+with links[1], st.container(border=True):
+    st.page_link("app_pages/2_Live_webcam.py", label="Live webcam", icon=":material/videocam:")
+    st.caption("Real-time overlay, a smoothed mood, a one-minute mood timeline and mood-adaptive content.")
+with links[2], st.container(border=True):
+    st.page_link("app_pages/3_Model.py", label="The model", icon=":material/analytics:")
+    st.caption("Per-class metrics, confusion matrix, training curves and mistakes it makes.")
+
+st.info(PRIVACY_NOTE, icon=":material/lock:")
+st.caption(
+    "Limits: FER2013 faces are frontal, 48x48 grayscale and labelled by crowd workers; expect mistakes on "
+    "profile views, strong lighting and subtle expressions. Emotions are read from faces only and are a guess, "
+    "not a fact about how anyone feels."
+)

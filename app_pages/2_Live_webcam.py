@@ -1,0 +1,136 @@
+"""Live webcam page: real-time overlay, smoothed mood, mood-adaptive content and a one-minute mood timeline.
+
+Frames go browser -> this server over WebRTC, are analysed in memory by this session's LiveProcessor and come
+back with the overlay drawn. The panels beside the video are Streamlit fragments that refresh themselves every
+second, so the page itself is not rerun while the stream plays (full reruns during the WebRTC handshake can
+reset streamlit-webrtc's state).
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from fer_core.app_support import (
+    PRIVACY_NOTE,
+    apply_accent,
+    content_policy,
+    require_recognizer,
+    secrets_or_none,
+    setup_page,
+)
+from fer_core.content import ContentPolicy
+from fer_core.content_view import render_panel
+from fer_core.drawing import EMOTION_COLORS_RGB
+from fer_core.labels import EMOTIONS
+from fer_core.live import SENSITIVITY_PRESETS, LiveProcessor, describe_mood, detector_for_sensitivity
+from fer_core.mood import MoodConfig
+from fer_core.rtc import IceConfigError, describe, ice_servers
+
+REFRESH_S = 1.0
+TIMELINE_S = 60.0
+
+setup_page("Live webcam", "🎥")
+st.title("Live webcam")
+recognizer = require_recognizer()
+policy = content_policy()
+
+try:
+    servers = ice_servers(secrets=secrets_or_none())
+except IceConfigError as error:
+    st.error(f"WebRTC is misconfigured: {error}", icon=":material/error:")
+    st.stop()
+
+with st.sidebar:
+    st.header("Settings")
+    sensitivity = st.select_slider(
+        "Face detection sensitivity",
+        options=list(SENSITIVITY_PRESETS),
+        value="Balanced",
+        help="Strict: fewer false faces, may miss small or tilted ones. Sensitive: finds more, risks false ones.",
+    )
+    time_constant = st.slider(
+        "Smoothing time constant (s)",
+        0.0,
+        5.0,
+        MoodConfig().time_constant_s,
+        0.25,
+        help="How slowly the smoothed emotion follows each frame (0: no smoothing).",
+    )
+    dwell = st.slider(
+        "Dwell before the mood changes (s)",
+        0.0,
+        6.0,
+        MoodConfig().dwell_s,
+        0.5,
+        help="A new emotion must stay on top this long before the mood (and the content) switches.",
+    )
+
+processor: LiveProcessor | None = st.session_state.get("live_processor")
+if processor is None or processor.recognizer is not recognizer:
+    processor = LiveProcessor(recognizer, timeline_window_s=TIMELINE_S)
+    st.session_state["live_processor"] = processor
+processor.set_detector(detector_for_sensitivity(sensitivity))
+processor.set_mood_config(MoodConfig(time_constant_s=time_constant, dwell_s=dwell))
+
+
+@st.fragment(run_every=REFRESH_S)
+def live_status(processor: LiveProcessor, policy: ContentPolicy | None) -> None:
+    stats = processor.stats()
+    cols = st.columns(4)
+    cols[0].metric("Frames processed", f"{stats.frames_processed}")
+    cols[1].metric("FPS", f"{stats.fps:.1f}" if stats.streaming else "0")
+    cols[2].metric(
+        "Overlay lag",
+        f"{stats.lag_ms:.0f} ms" if stats.lag_ms is not None else "n/a",
+        help="Time from a frame's capture to its overlay, beyond the fixed network delay (mean of the last frames).",
+    )
+    cols[3].metric("Faces", f"{len(stats.faces)}" if stats.streaming else "0")
+    st.caption(stats.speed_line())
+    if not stats.streaming:
+        st.info("Press **START** and allow the camera. Frames are analysed in memory on this machine only.", icon=":material/videocam:")
+    st.markdown(describe_mood(stats.mood, processor.tracker.config.dwell_s))
+    if policy is not None:
+        decision = policy.choose(stats.mood)
+        apply_accent(decision.accent)
+        st.markdown(render_panel(decision, heading=stats.mood.mood), unsafe_allow_html=True)
+
+
+@st.fragment(run_every=REFRESH_S)
+def mood_timeline(processor: LiveProcessor) -> None:
+    columns = processor.timeline.chart_columns(processor.now())
+    st.subheader("Mood over the last minute")
+    if not columns["seconds"]:
+        st.caption("The smoothed emotion probabilities appear here while the stream plays.")
+        return
+    frame = pd.DataFrame(columns).melt(id_vars="seconds", var_name="emotion", value_name="probability")
+    colours = ["#{:02x}{:02x}{:02x}".format(*EMOTION_COLORS_RGB[name]) for name in EMOTIONS]
+    chart = (
+        alt.Chart(frame)
+        .mark_line(interpolate="monotone")
+        .encode(
+            x=alt.X("seconds:Q", title="seconds ago", scale=alt.Scale(domain=[-TIMELINE_S, 0])),
+            y=alt.Y("probability:Q", title="smoothed probability", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("emotion:N", sort=list(EMOTIONS), scale=alt.Scale(domain=list(EMOTIONS), range=colours)),
+        )
+        .properties(height=220)
+    )
+    st.altair_chart(chart, width="stretch")
+
+
+left, right = st.columns([5, 4], gap="large")
+with left:
+    webrtc_streamer(
+        key="live",
+        mode=WebRtcMode.SENDRECV,
+        rtc_configuration={"iceServers": servers},
+        video_frame_callback=processor,
+        media_stream_constraints={"video": True, "audio": False},
+        async_processing=True,
+    )
+    st.caption(f"{PRIVACY_NOTE} Connection: {describe(servers)}.")
+with right:
+    live_status(processor, policy)
+mood_timeline(processor)

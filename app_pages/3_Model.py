@@ -1,0 +1,67 @@
+"""Model page: the measured quality of the shipped model, from models/model_card.json and models/reports/."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fer_core.app_support import model_card, require_recognizer, setup_page
+from fer_core.model_card import REPORT_TITLES, format_percent
+
+setup_page("Model", "📊")
+st.title("The model")
+recognizer = require_recognizer()
+
+card, message = model_card()
+if card is None:
+    st.info(f"Not evaluated yet. {message}", icon=":material/info:")
+    st.caption(f"Loaded model: {recognizer.model_path.name}")
+    st.stop()
+
+tta = "with" if card.flip_tta else "without"
+st.markdown(
+    f"Numbers for **{card.details().get('model_file', recognizer.model_path.name)}** on FER2013's held-out "
+    f"**{card.split}** split ({tta} flip test-time augmentation, as the app runs it). The checkpoint was chosen "
+    "on PublicTest; PrivateTest was used for this report only."
+)
+cols = st.columns(3)
+cols[0].metric("Accuracy", format_percent(card.accuracy))
+cols[1].metric("Macro-F1", format_percent(card.macro_f1))
+details = card.details()
+cols[2].metric("Parameters", f"{details['params']:,}" if isinstance(details.get("params"), int) else "n/a")
+
+st.subheader("With and without flip test-time augmentation")
+summary = card.summary_rows()
+if summary:
+    st.dataframe(
+        summary,
+        hide_index=True,
+        column_config={
+            "accuracy": st.column_config.NumberColumn(format="percent"),
+            "macro-F1": st.column_config.NumberColumn(format="percent"),
+        },
+    )
+
+st.subheader(f"Per class ({card.split})")
+per_class = card.per_class_rows()
+if per_class:
+    st.dataframe(
+        per_class,
+        hide_index=True,
+        column_config={
+            name: st.column_config.ProgressColumn(name, format="percent", min_value=0.0, max_value=1.0)
+            for name in ("precision", "recall", "F1")
+        },
+    )
+
+reports = card.reports()
+if reports:
+    st.subheader("Reports")
+    for name in ("confusion_matrix", "training_curves", "misclassified"):
+        if name in reports:
+            st.image(str(reports[name]), caption=REPORT_TITLES.get(name, name))
+else:
+    st.caption("No report figures found under models/reports/.")
+
+facts = [f"{key.replace('_', ' ')}: {value}" for key, value in details.items() if key != "params"]
+if facts:
+    st.caption(" · ".join(facts))

@@ -1,0 +1,49 @@
+"""fer_core: local facial-emotion recognition (Haar face detection + a small Keras CNN) and mood-adaptive content.
+
+Public API::
+
+    from fer_core import EmotionRecognizer
+    recognizer = EmotionRecognizer()            # loads models/fer_model.keras once
+    faces = recognizer.analyze(rgb_array)       # [FaceResult(box, probabilities)], largest face first
+    faces[0].emotion, faces[0].confidence
+
+TensorFlow is imported only when a model is loaded, so the mood and content modules stay light.
+"""
+
+from __future__ import annotations
+
+from fer_core.classifier import (
+    DEFAULT_MODEL_PATH,
+    ClassifierConfig,
+    EmotionClassifier,
+    ModelLoadError,
+    configure_threads,
+    default_model_path,
+)
+from fer_core.detector import Box, DetectorConfig, FaceDetector
+from fer_core.drawing import draw_results
+from fer_core.labels import EMOTIONS, NUM_CLASSES
+from fer_core.preprocessing import INPUT_SIZE, prepare_faces
+from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
+from fer_core.results import FaceResult
+
+__all__ = [
+    "DEFAULT_MODEL_PATH",
+    "EMOTIONS",
+    "INPUT_SIZE",
+    "NUM_CLASSES",
+    "Box",
+    "ClassifierConfig",
+    "DetectorConfig",
+    "EmotionClassifier",
+    "EmotionRecognizer",
+    "FaceDetector",
+    "FaceResult",
+    "ModelLoadError",
+    "RecognizerConfig",
+    "configure_threads",
+    "default_model_path",
+    "draw_results",
+    "prepare_faces",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,274 @@
+"""Benchmark detection, classification and the whole pipeline on real images (``python -m fer_core bench``).
+
+Frames (640x480 by default, needs scikit-image): the astronaut photo (one face), three astronaut heads on the
+rocket photo (three faces), the coffee photo (no face). Every timing is the median and 95th percentile over
+``--runs`` runs after ``--warmup`` untimed runs. Also measured, in the same process: the naive baseline
+(full-resolution Haar with scaleFactor 1.1 / minNeighbors 5 and ``model.predict`` per face) and our speed-up
+over it; frames/s on one thread and on ``--parallel`` threads sharing one recognizer; the model load time
+(TensorFlow's import timed separately); the process's peak RSS.
+
+Threads: ``--threads`` caps TensorFlow's intra- and inter-op pools and OpenCV (cv2.setNumThreads) for the whole
+process, before the model loads (TensorFlow fixes its pools once per process). The default, 1, is what a server
+running several sessions at once should use; 0 keeps the libraries' defaults (all cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+REPORT_KEYS: tuple[str, ...] = (
+    "config", "tensorflow_import_s", "model_load_s", "frames", "classification_ms_per_face",
+    "fps_1_thread", "fps_parallel", "parallel_threads", "speedup_over_baseline", "peak_rss_mb",
+)  # fmt: skip
+"""Top-level keys of the ``--json`` object."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", default="640x480", type=_size, metavar="WxH", help="frame size (640x480)")
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per measurement (50)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed runs before each measurement (5)")
+    parser.add_argument(
+        "--baseline-runs",
+        type=int,
+        default=None,
+        help="timed runs of the slow naive baseline (default: runs / 5, at least 1)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="TensorFlow intra/inter-op threads and cv2 threads for the process (1; 0: all cores)",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="threads sharing one recognizer for the parallel frames/s (default: CPU count)",
+    )
+    parser.add_argument("--model", type=Path, default=None, help="a .keras model (default: the shipped one)")
+    parser.add_argument("--flip-tta", action="store_true", help="bench with mirror-image averaging on")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}") from error
+    if width < 64 or height < 64:
+        raise argparse.ArgumentTypeError(f"frames must be at least 64x64, got {text}")
+    return width, height
+
+
+def _stats(seconds: list[float]) -> dict[str, float]:
+    values = np.asarray(seconds) * 1000.0
+    return {"median": round(float(np.median(values)), 3), "p95": round(float(np.percentile(values, 95)), 3)}
+
+
+def _time(call: Callable[[], Any], runs: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        call()
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kilobytes on Linux
+
+
+def _frames(size: tuple[int, int]) -> dict[str, np.ndarray]:
+    import cv2
+
+    from fer_core.sample_frames import sample_frames
+
+    frames = {}
+    for frame in sample_frames():
+        image = frame.image
+        if image.shape[1::-1] != size:
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        frames[frame.name] = image
+    return frames
+
+
+def _fps(recognizer, frames: list[np.ndarray], count: int, workers: int) -> float:
+    """Frames per second when ``workers`` threads each analyse ``count`` frames (their own copies)."""
+    from fer_core.drawing import draw_results
+
+    barrier = threading.Barrier(workers + 1)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        own = [frame.copy() for frame in frames]
+        barrier.wait()
+        try:
+            for index in range(count):
+                frame = own[index % len(own)]
+                draw_results(frame.copy(), recognizer.analyze(frame))
+        except BaseException as error:  # re-raised in the caller
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return workers * count / elapsed
+
+
+def run_bench(
+    *,
+    size: tuple[int, int] = (640, 480),
+    runs: int = 50,
+    warmup: int = 5,
+    baseline_runs: int | None = None,
+    threads: int = 1,
+    parallel: int | None = None,
+    model_path: str | os.PathLike[str] | None = None,
+    flip_tta: bool = False,
+) -> dict[str, Any]:
+    """Run every measurement; return the report (see :data:`REPORT_KEYS`)."""
+    if runs < 1 or warmup < 0 or threads < 0:
+        raise ValueError("runs must be >= 1, warmup >= 0 and threads >= 0")
+    parallel = parallel or os.cpu_count() or 1
+    baseline_runs = baseline_runs if baseline_runs is not None else max(1, runs // 5)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    already_imported = "tensorflow" in sys.modules
+    started = time.perf_counter()
+    import keras  # noqa: F401 - timed: TensorFlow + Keras import
+    import tensorflow  # noqa: F401
+
+    tensorflow_import_s = time.perf_counter() - started
+    import cv2
+
+    from fer_core.baseline import NaiveHaarDetector, naive_analyze
+    from fer_core.classifier import ClassifierConfig, configure_threads
+    from fer_core.drawing import draw_results
+    from fer_core.preprocessing import resize_face, to_gray
+    from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
+    from fer_core.results import FaceResult
+
+    if threads:
+        configure_threads(threads, threads)
+        cv2.setNumThreads(threads)
+    recognizer = EmotionRecognizer(model_path, RecognizerConfig(classifier=ClassifierConfig(flip_tta=flip_tta)))
+    classifier = recognizer.classifier
+    frames = _frames(size)
+
+    report: dict[str, Any] = {
+        "config": {
+            "size": list(size), "runs": runs, "warmup": warmup, "baseline_runs": baseline_runs,
+            "threads": threads, "cpu_count": os.cpu_count(), "model": str(recognizer.model_path),
+            "flip_tta": flip_tta, "tensorflow_already_imported": already_imported,
+        },
+        "tensorflow_import_s": round(tensorflow_import_s, 4),
+        "model_load_s": round(classifier.load_seconds, 4),
+        "frames": {},
+    }  # fmt: skip
+    naive = NaiveHaarDetector(scale_factor=1.1, min_neighbors=5)
+    crops = []
+    ours_total = baseline_total = 0.0
+    for name, frame in frames.items():
+        gray = to_gray(frame)
+        boxes = recognizer.detector.detect(gray)
+        crops += [resize_face(gray[y : y + h, x : x + w]) for x, y, w, h in boxes]
+        canvas = frame.copy()
+
+        def end_to_end(frame=frame, canvas=canvas) -> None:
+            draw_results(canvas, recognizer.analyze(frame))
+
+        def baseline(frame=frame, canvas=canvas) -> None:
+            results = [FaceResult.from_array(box, p) for box, p in naive_analyze(classifier.model, naive, frame)]
+            draw_results(canvas, results)
+
+        detection = _time(lambda gray=gray: recognizer.detector.detect(gray), runs, warmup)
+        ours = _time(end_to_end, runs, warmup)
+        slow = _time(baseline, baseline_runs, min(warmup, 1))
+        ours_total += statistics.median(ours)
+        baseline_total += statistics.median(slow)
+        report["frames"][name] = {
+            "faces_detected": len(boxes),
+            "detection_ms": _stats(detection),
+            "end_to_end_ms": _stats(ours),
+            "baseline_faces_detected": len(naive.detect(gray)),
+            "baseline_end_to_end_ms": _stats(slow),
+            "speedup": round(statistics.median(slow) / statistics.median(ours), 2),
+        }
+    if not crops:
+        raise RuntimeError("the detector found no face in the sample frames; cannot time classification")
+    batch8 = [crops[i % len(crops)] for i in range(8)]
+    report["classification_ms_per_face"] = {
+        "batch_1": _stats(_time(lambda: classifier.classify(crops[:1]), runs, warmup)),
+        "batch_8": _stats([s / 8 for s in _time(lambda: classifier.classify(batch8), runs, warmup)]),
+    }
+    frame_list = list(frames.values())
+    report["fps_1_thread"] = round(_fps(recognizer, frame_list, runs, 1), 2)
+    report["fps_parallel"] = round(_fps(recognizer, frame_list, runs, parallel), 2)
+    report["parallel_threads"] = parallel
+    report["speedup_over_baseline"] = round(baseline_total / ours_total, 2)
+    report["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The human-readable report."""
+    config = report["config"]
+    width, height = config["size"]
+    lines = [
+        f"fer_core bench: {width}x{height} frames, {config['runs']} runs after {config['warmup']} warm-up "
+        f"(baseline {config['baseline_runs']} runs), threads {config['threads'] or 'default'}, "
+        f"{config['cpu_count']} CPUs",
+        f"model {config['model']}: loaded in {report['model_load_s'] * 1000:.0f} ms "
+        f"(TensorFlow + Keras import {report['tensorflow_import_s']:.2f} s, not included)",
+        "",
+        f"{'frame':<12} {'faces':>5} {'detect ms':>16} {'analyze+draw ms':>16} {'naive ms':>18} {'speed-up':>8}",
+        f"{'':<12} {'':>5} {'median / p95':>16} {'median / p95':>16} {'(faces) median':>18}",
+    ]
+    for name, row in report["frames"].items():
+        detect, e2e, slow = row["detection_ms"], row["end_to_end_ms"], row["baseline_end_to_end_ms"]
+        lines.append(
+            f"{name:<12} {row['faces_detected']:>5} {detect['median']:>7.1f} / {detect['p95']:>6.1f} "
+            f"{e2e['median']:>7.1f} / {e2e['p95']:>6.1f} ({row['baseline_faces_detected']}) {slow['median']:>12.1f} "
+            f"{row['speedup']:>7.1f}x"
+        )
+    one, eight = report["classification_ms_per_face"]["batch_1"], report["classification_ms_per_face"]["batch_8"]
+    lines += [
+        "",
+        f"classification per face: batch 1 {one['median']:.2f} ms (p95 {one['p95']:.2f}); "
+        f"batch 8 {eight['median']:.2f} ms (p95 {eight['p95']:.2f})",
+        f"frames/s (analyze + draw, cycling the frames): 1 thread {report['fps_1_thread']:.1f}; "
+        f"{report['parallel_threads']} threads {report['fps_parallel']:.1f}",
+        f"speed-up over the naive baseline (sum of median frame times): {report['speedup_over_baseline']:.1f}x",
+        f"peak RSS: {report['peak_rss_mb']:.0f} MB",
+    ]
+    return "\n".join(lines)
+
+
+def run_command(args: argparse.Namespace, out: TextIO) -> int:
+    """The ``bench`` subcommand of :mod:`fer_core.cli`."""
+    report = run_bench(
+        size=args.size, runs=args.runs, warmup=args.warmup, baseline_runs=args.baseline_runs, threads=args.threads,
+        parallel=args.parallel, model_path=args.model, flip_tta=args.flip_tta,
+    )  # fmt: skip
+    out.write((json.dumps(report, indent=2) if args.json else format_report(report)) + "\n")
+    return 0

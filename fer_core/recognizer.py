@@ -1,0 +1,92 @@
+"""EmotionRecognizer: detect faces, prepare them exactly as in training, classify them all in one batch."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fer_core.classifier import ClassifierConfig, EmotionClassifier
+from fer_core.detector import DetectorConfig, FaceDetector
+from fer_core.image_input import as_rgb_array
+from fer_core.preprocessing import INPUT_SIZE, resize_face
+from fer_core.results import FaceResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    """Detector and classifier settings for an :class:`EmotionRecognizer`."""
+
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    crop_margin: float = 0.0
+    """Grow each detected box by this fraction of its side before cropping (0: the Haar box as is)."""
+
+
+class EmotionRecognizer:
+    """Find faces in an image and read their emotions with the shipped Keras model.
+
+    One instance loads the model once and may be shared between threads (the WebRTC video thread and
+    the page script): detection keeps per-thread cascades, classification is serialised.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        config: RecognizerConfig | None = None,
+        *,
+        classifier: EmotionClassifier | None = None,
+    ) -> None:
+        self.config = config or RecognizerConfig()
+        self.detector = FaceDetector(self.config.detector)
+        self.classifier = classifier or EmotionClassifier(model_path, self.config.classifier)
+
+    @property
+    def model_path(self):
+        return self.classifier.model_path
+
+    def with_detector(self, detector: DetectorConfig) -> EmotionRecognizer:
+        """A recognizer with other detector settings that shares this one's loaded model."""
+        config = RecognizerConfig(detector, self.config.classifier, self.config.crop_margin)
+        return EmotionRecognizer(config=config, classifier=self.classifier)
+
+    def analyze(self, image: Any, *, bgr: bool = False) -> list[FaceResult]:
+        """One :class:`FaceResult` per face, largest first; ``[]`` when there is no face.
+
+        ``image``: RGB uint8 array (``bgr=True`` for OpenCV/WebRTC frames), grayscale array, or PIL image.
+        """
+        _, gray = as_rgb_array(image, bgr=bgr)
+        boxes = self.detector.detect(gray)
+        if not boxes:
+            return []
+        crops = np.empty((len(boxes), INPUT_SIZE, INPUT_SIZE), np.uint8)
+        for index, box in enumerate(boxes):
+            crops[index] = resize_face(self._crop(gray, box))
+        probabilities = self.classifier.classify(crops)
+        return [FaceResult.from_array(box, p) for box, p in zip(boxes, probabilities, strict=True)]
+
+    def classify_faces(self, crops: Sequence[np.ndarray] | np.ndarray, *, bgr: bool = False) -> list[FaceResult]:
+        """Classify face crops that are already cut (any size, grayscale or colour); box = the whole crop."""
+        if isinstance(crops, np.ndarray) and crops.ndim == 2:
+            raise ValueError("classify_faces takes a sequence of crops; wrap a single crop in a list")
+        probabilities = self.classifier.classify(crops, bgr=bgr)
+        shapes = [np.asarray(c).shape for c in crops]
+        return [
+            FaceResult.from_array((0, 0, shape[1], shape[0]), p) for shape, p in zip(shapes, probabilities, strict=True)
+        ]
+
+    def _crop(self, gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        x, y, w, h = box
+        margin = self.config.crop_margin
+        if margin:
+            dx, dy = round(w * margin), round(h * margin)
+            x, y, w, h = x - dx, y - dy, w + 2 * dx, h + 2 * dy
+        x0, y0 = max(0, x), max(0, y)
+        x1, y1 = min(gray.shape[1], x + w), min(gray.shape[0], y + h)
+        return gray[y0:y1, x0:x1]

@@ -1,0 +1,97 @@
+"""WebRTC ICE-server configuration for the live page, from the environment or Streamlit secrets.
+
+By default the list is empty: no STUN/TURN server, so media travels only between the browser and this server
+over host candidates (enough on one machine or a LAN). A deployment reached over the internet needs a TURN
+server: set ``FER_ICE_SERVERS`` to a JSON list, e.g.
+``[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]``, or put the same list under
+``ice_servers`` in ``.streamlit/secrets.toml``. The environment variable wins over the secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+ENV_VAR = "FER_ICE_SERVERS"
+SECRETS_KEY = "ice_servers"
+_URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+_ALLOWED_KEYS = ("urls", "username", "credential", "credentialType")
+
+
+class IceConfigError(ValueError):
+    """The ICE-server setting is malformed; the message names where it came from and what is wrong."""
+
+
+def _validate(servers: Any, source: str) -> list[dict[str, Any]]:
+    if isinstance(servers, Mapping):
+        servers = [servers]
+    if not isinstance(servers, Sequence) or isinstance(servers, (str, bytes)):
+        raise IceConfigError(f"{source}: expected a list of ICE servers, got {type(servers).__name__}")
+    result: list[dict[str, Any]] = []
+    for index, server in enumerate(servers):
+        where = f"{source}[{index}]"
+        if not isinstance(server, Mapping):
+            raise IceConfigError(f"{where}: expected an object with 'urls', got {type(server).__name__}")
+        unknown = [key for key in server if key not in _ALLOWED_KEYS]
+        if unknown:
+            raise IceConfigError(
+                f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(_ALLOWED_KEYS)}"
+            )
+        urls = server.get("urls")
+        url_list = [urls] if isinstance(urls, str) else list(urls) if isinstance(urls, Sequence) else None
+        if not url_list or not all(isinstance(url, str) for url in url_list):
+            raise IceConfigError(f"{where}.urls: expected a URL string or a non-empty list of them, got {urls!r}")
+        for url in url_list:
+            if not url.startswith(_URL_SCHEMES):
+                raise IceConfigError(f"{where}.urls: {url!r} must start with one of {', '.join(_URL_SCHEMES)}")
+        entry: dict[str, Any] = {"urls": url_list}
+        for key in ("username", "credential", "credentialType"):
+            if key in server:
+                if not isinstance(server[key], str):
+                    raise IceConfigError(f"{where}.{key}: expected a string")
+                entry[key] = server[key]
+        if any(url.startswith(("turn:", "turns:")) for url in url_list) and not (
+            "username" in entry and "credential" in entry
+        ):
+            raise IceConfigError(f"{where}: a TURN server needs 'username' and 'credential'")
+        result.append(entry)
+    return result
+
+
+def ice_servers(
+    environ: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The ICE servers to use: ``FER_ICE_SERVERS`` (JSON) if set, else ``secrets["ice_servers"]``, else ``[]``.
+
+    Raises :class:`IceConfigError` for malformed values, so a typo is reported instead of silently ignored.
+    """
+    environ = os.environ if environ is None else environ
+    raw = environ.get(ENV_VAR, "").strip()
+    if raw:
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise IceConfigError(f"{ENV_VAR} is not valid JSON ({error.msg} at column {error.colno})") from error
+        return _validate(parsed, ENV_VAR)
+    if secrets is not None and SECRETS_KEY in secrets:
+        value = secrets[SECRETS_KEY]
+        # st.secrets returns its own mapping types; convert to plain containers before validating.
+        plain = json.loads(json.dumps(value, default=lambda obj: dict(obj) if isinstance(obj, Mapping) else list(obj)))
+        return _validate(plain, f"secrets.{SECRETS_KEY}")
+    return []
+
+
+def describe(servers: Sequence[Mapping[str, Any]]) -> str:
+    """A one-line summary without credentials, for the page (e.g. ``"1 TURN, 1 STUN server"``)."""
+    if not servers:
+        return "no STUN/TURN server (direct connection; works on this machine or a LAN)"
+    urls = [url for server in servers for url in server["urls"]]
+    turn = sum(url.startswith(("turn:", "turns:")) for url in urls)
+    stun = len(urls) - turn
+    parts = [f"{turn} TURN" if turn else "", f"{stun} STUN" if stun else ""]
+    return " + ".join(part for part in parts if part) + " server URL(s)"

@@ -1,0 +1,81 @@
+"""Handle one uploaded photo end to end: safe decode -> analyze -> annotated copy; errors become messages.
+
+Nothing here writes to disk or keeps the upload: the bytes are decoded in memory and the arrays returned
+belong to the caller. Logs carry the file name, byte count and dimensions, never image data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from fer_core.drawing import draw_results
+from fer_core.image_io import ImageLimits, ImageLoadError, display_name, load_image
+from fer_core.recognizer import EmotionRecognizer
+from fer_core.results import FaceResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UploadAnalysis:
+    """What the upload page shows: the annotated image and faces, or one user-facing error message."""
+
+    name: str
+    image: np.ndarray | None = None
+    annotated: np.ndarray | None = None
+    faces: list[FaceResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def dominant(self) -> FaceResult | None:
+        """The largest face (results are sorted largest first)."""
+        return self.faces[0] if self.faces else None
+
+
+def analyze_upload(
+    data: bytes | bytearray | memoryview | None,
+    name: str | None,
+    recognizer: EmotionRecognizer,
+    *,
+    limits: ImageLimits | None = None,
+) -> UploadAnalysis:
+    """Decode ``data`` within ``limits`` and read the faces in it; never raises for bad input.
+
+    Bad input (unreadable, too large, damaged...) gives ``UploadAnalysis(error=message)``; the message names
+    the file and says what is wrong.
+    """
+    label = display_name(name)
+    size = len(data) if data is not None else 0
+    started = time.perf_counter()
+    if data is None:
+        logger.warning("rejected upload %r: no data", label)
+        return UploadAnalysis(name=label, error=f"{label} is empty (0 bytes).")
+    try:
+        image = load_image(data, name=label, limits=limits)
+    except ImageLoadError as error:
+        logger.warning("rejected upload %r (%d bytes): %s", label, size, error)
+        return UploadAnalysis(name=label, error=str(error))
+    height, width = image.shape[:2]
+    try:
+        faces = recognizer.analyze(image)
+        annotated = draw_results(image.copy(), faces)
+    except (ValueError, cv2.error, MemoryError) as error:
+        logger.warning(
+            "could not analyse upload %r (%d bytes, %dx%d): %s: %s",
+            label, size, width, height, type(error).__name__, str(error)[:200],
+        )
+        return UploadAnalysis(name=label, image=image, error=f"{label} could not be analysed; please try another photo.")
+    logger.info(
+        "analysed upload %r (%d bytes, %dx%d): %d face(s) in %.0f ms",
+        label, size, width, height, len(faces), (time.perf_counter() - started) * 1000,
+    )
+    return UploadAnalysis(name=label, image=image, annotated=annotated, faces=faces)

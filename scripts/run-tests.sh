@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Set up a virtual environment with the test tools, install Debian's Chromium for the browser tests if it is
+# missing, and run the whole test suite. Extra arguments go to pytest (e.g. -k upload, -m "not browser").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+if [ ! -x /usr/lib/chromium/chromium ] && [ "${FER_SKIP_CHROMIUM_INSTALL:-0}" != 1 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver
+fi
+mkdir -p artifacts
+# pytest exits 5 when it collects no tests: with `set -e` that fails this script, as it should.
+exec .venv/bin/python -m pytest "$@"

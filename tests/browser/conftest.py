@@ -1,0 +1,172 @@
+"""Fixtures for the browser tests: a real ``streamlit run app.py`` server and Debian's Chromium via Playwright.
+
+Chromium is launched offline and quiet (flags from shared/docs/browser-testing.md) and, where a test asks for
+it, with a fake webcam that plays a .y4m clip. Tests are skipped with a reason when Chromium or Playwright is
+missing. Server logs and screenshots go to ``artifacts/browser/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .paths import ARTIFACTS, CHROMIUM, REPO
+
+SERVER_START_TIMEOUT_S = 90.0
+
+# Chromium keeps only the last --disable-features switch, and Playwright passes its own: repeat Playwright's
+# list (playwright-core chromiumSwitches.ts) and add WebRtcHideLocalIpsWithMdns (no mDNS multicast).
+_DISABLED_FEATURES = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,HttpsUpgrades,"
+    "HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,ThirdPartyStoragePartitioning,"
+    "AvoidCorsURLLoaderRestartOnRedirect,TcpPortRandomizationWin,OptimizationHints,NetworkTimeServiceQuerying,"
+    "AimEnabled,PreconnectToSearch,msForceBrowserSignIn,msEdgeUpdateLaunchServicesPreferredVersion,"
+    "WebRtcHideLocalIpsWithMdns"
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    f"--disable-features={_DISABLED_FEATURES}",
+]
+
+
+def fake_camera_args(clip: Path) -> list[str]:
+    return [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={clip}",
+    ]
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.is_file() else ""
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().decode().strip() == "ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    tail = log.read_text()[-3000:]
+    raise RuntimeError(f"streamlit did not become healthy in {SERVER_START_TIMEOUT_S:.0f} s:\n{tail}")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not CHROMIUM.is_file():
+        pytest.skip(
+            f"Chromium not found at {CHROMIUM}: apt-get install -y --no-install-recommends chromium chromium-driver"
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("the playwright Python package is not installed (pip install playwright; no browser download)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def server(chromium: Path) -> Iterator[Server]:
+    """``streamlit run app.py`` on a free port of 127.0.0.1, for the whole test session."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = ARTIFACTS / "streamlit.log"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with log.open("w") as log_file:
+        process = subprocess.Popen(command, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    try:
+        _wait_healthy(url, process, log)
+        yield Server(url, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def playwright_instance(chromium: Path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.failed_in_call = report.failed
+    return report
+
+
+@pytest.fixture
+def launch(request, playwright_instance, chromium: Path) -> Iterator[Callable[..., object]]:
+    """``launch(clip=None)`` -> a Playwright page in a fresh headless Chromium (with a fake camera for a clip).
+
+    When the test fails, each page it opened is saved to ``artifacts/browser/failed-<test>-<n>.png``.
+    """
+    browsers = []
+    pages = []
+
+    def _launch(clip: Path | None = None, *, width: int = 1400, height: int = 1000):
+        args = CHROMIUM_ARGS + (fake_camera_args(clip) if clip is not None else [])
+        browser = playwright_instance.chromium.launch(executable_path=str(chromium), args=args, headless=True)
+        browsers.append(browser)
+        context = browser.new_context(viewport={"width": width, "height": height})
+        if clip is not None:
+            context.grant_permissions(["camera"])
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        pages.append(page)
+        return page
+
+    yield _launch
+    if getattr(request.node, "failed_in_call", False):
+        for index, page in enumerate(pages):
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}-{index}.png"))
+    for browser in browsers:
+        with contextlib.suppress(Exception):
+            browser.close()

@@ -1,0 +1,70 @@
+"""Real faces for the browser tests: the astronaut photo and FER2013 fixture faces, as webcam-sized frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .y4m import from_i420, to_i420
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fer2013_tiny"
+FRAME_SIZE = (640, 480)
+
+
+def astronaut_rgb() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+def astronaut_frame(size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
+    """The astronaut photo scaled to the frame's height, centred on a grey canvas (BGR)."""
+    width, height = size
+    photo = cv2.resize(astronaut_rgb()[:, :, ::-1], (height, height), interpolation=cv2.INTER_AREA)
+    canvas = np.full((height, width, 3), 128, np.uint8)
+    left = (width - height) // 2
+    canvas[:, left : left + height] = photo
+    return canvas
+
+
+def fer_face_frame(path: Path, face_px: int = 220, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
+    """A 48x48 FER2013 face upscaled to ``face_px`` with a little replicated border, centred on grey (BGR)."""
+    width, height = size
+    gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if gray is None:
+        raise ValueError(f"cannot read {path}")
+    face = cv2.resize(gray, (face_px, face_px), interpolation=cv2.INTER_CUBIC)
+    pad = face_px // 6
+    face = cv2.copyMakeBorder(face, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    canvas = np.full((height, width), 128, np.uint8)
+    top, left = (height - face.shape[0]) // 2, (width - face.shape[1]) // 2
+    canvas[top : top + face.shape[0], left : left + face.shape[1]] = face
+    return cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A frame and what the recognizer reads on it (as the clip shows it, after 4:2:0 chroma subsampling)."""
+
+    name: str
+    frame: np.ndarray
+    emotion: str
+    confidence: float
+
+
+def read_candidates(recognizer, frames: dict[str, np.ndarray]) -> list[Candidate]:
+    """Frames on which the recognizer finds exactly one face, most confident first."""
+    found = []
+    for name, frame in frames.items():
+        shown = from_i420(to_i420(frame))
+        faces = recognizer.analyze(shown, bgr=True)
+        if len(faces) == 1:
+            found.append(Candidate(name, frame, faces[0].emotion, faces[0].confidence))
+    return sorted(found, key=lambda c: c.confidence, reverse=True)
+
+
+def fixture_face_frames() -> dict[str, np.ndarray]:
+    return {path.name: fer_face_frame(path) for path in sorted(FIXTURES.glob("*/*/*.jpg"))}

@@ -1,0 +1,205 @@
+"""Privacy of the running app, enforced: while a real browser uploads photos and streams its (fake) webcam, the
+Streamlit server writes no file with image data and talks to nothing but this machine; the page loads nothing
+from anywhere else.
+
+How it is checked (see also tests/test_privacy.py for the library-level check):
+
+* the server runs under ``strace -f`` (all threads and children), tracing the syscalls that create or open a
+  file for writing, rename/link/mkdir, and connect/sendto/sendmsg/sendmmsg with their destination addresses;
+* ``psutil`` polls the server's sockets every 0.2 s: every remote address must be this machine;
+* Playwright records every request each page makes: all go to the app's own 127.0.0.1 URL (or data:/blob:).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import psutil
+import pytest
+from reliability_support import TraceReport, encode, is_this_machine, strace_available, strace_command
+
+from .app_driver import click_stop, frames_processed, open_page, start_stream
+from .conftest import _free_port, _wait_healthy
+from .faces import astronaut_frame, astronaut_rgb
+from .paths import ARTIFACTS, REPO
+from .y4m import write_y4m
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+HOME = Path.home()
+TEMPFILE_PROBE = re.compile(re.escape(tempfile.gettempdir()) + r"/[a-z0-9_]{8}")
+BLOB = re.compile(r"[A-Za-z0-9+/]{200,}={0,2}|(\\x[0-9a-f]{2}){32,}")
+
+
+def allowed_write(path: str) -> bool:
+    """Writes that never hold image data: devices, bytecode and tool caches, tempfile's writability probe."""
+    return (
+        path in ("/dev/null", "/dev/tty")
+        or path.startswith(("/proc/", "/sys/", "/dev/shm/sem."))
+        or path.endswith((".pyc", ".pyc.tmp")) or "/__pycache__/" in path
+        or path.startswith((str(HOME / ".keras"), str(HOME / ".cache" / "matplotlib"), str(HOME / ".config")))
+        or TEMPFILE_PROBE.fullmatch(path) is not None
+    )
+
+
+@dataclass
+class TracedServer:
+    url: str
+    pid: int
+    trace: Path
+    log: Path
+
+
+class SocketWatcher(threading.Thread):
+    """Polls the server process's internet sockets; keeps every remote address seen."""
+
+    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.every_s = every_s
+        self.remote: set[str] = set()
+        self.polls = 0
+        self.max_sockets = 0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                connections = self.process.net_connections(kind="inet")
+                self.max_sockets = max(self.max_sockets, len(connections))
+                self.remote.update(c.raddr.ip for c in connections if c.raddr)
+                self.polls += 1
+            self._stop.wait(self.every_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def traced_server(chromium, tmp_path_factory):
+    if not strace_available():
+        pytest.skip("needs strace (apt-get install strace)")
+    folder = tmp_path_factory.mktemp("traced-server")
+    trace, log = folder / "trace.log", ARTIFACTS / "privacy_streamlit.log"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        *strace_command(trace), sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    with log.open("w") as log_file:
+        strace = subprocess.Popen(command, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    server = None
+    try:
+        _wait_healthy(url, strace, log)
+        server = next(p for p in psutil.Process(strace.pid).children() if "streamlit" in " ".join(p.cmdline()))
+        yield TracedServer(url, server.pid, trace, log)
+    finally:
+        if server is not None:  # stop the traced server itself (killing strace would only detach it)
+            with contextlib.suppress(psutil.Error):
+                server.terminate()
+                server.wait(timeout=20)
+        try:
+            strace.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            strace.kill()
+            strace.wait(timeout=5)
+
+
+def _big_photo(folder: Path) -> Path:
+    """A 1600 x 1600 PNG of the astronaut with sensor-like noise: about 6 MB, well over Starlette's 1 MB spool."""
+    photo = cv2.resize(astronaut_rgb(), (1600, 1600), interpolation=cv2.INTER_CUBIC)
+    noisy = np.clip(photo.astype(np.int16) + np.random.default_rng(0).integers(-12, 13, photo.shape), 0, 255)
+    path = folder / "big-astronaut.png"
+    path.write_bytes(encode(noisy.astype(np.uint8), "PNG"))
+    return path
+
+
+def _wait_for_image(page, name: str) -> None:
+    page.get_by_test_id("stImageCaption").filter(has_text=name).first.wait_for(timeout=90_000)
+
+
+def test_uploads_and_live_frames_stay_on_this_machine(traced_server, launch, tmp_path, capsys):
+    watcher = SocketWatcher(traced_server.pid)
+    watcher.start()
+    requests: list[str] = []
+    media_cache_headers: set[str] = set()
+
+    def watch(page) -> None:
+        page.on("request", lambda request: requests.append(request.url))
+
+        def on_response(response) -> None:
+            if "/media/" in response.url:
+                media_cache_headers.add(response.headers.get("cache-control", "(none)"))
+
+        page.on("response", on_response)
+
+    small = tmp_path / "astronaut.jpg"
+    small.write_bytes(encode(astronaut_rgb(), "JPEG", quality=90))
+    big = _big_photo(tmp_path)
+    assert big.stat().st_size > 2 * 1024 * 1024
+    not_an_image = tmp_path / "holiday.png"
+    not_an_image.write_text("not a photo")
+
+    upload_page = launch()
+    watch(upload_page)
+    open_page(upload_page, traced_server.url, "upload", "Upload a photo")
+    dropzone = upload_page.get_by_test_id("stFileUploaderDropzoneInput")
+    dropzone.set_input_files(str(small))
+    _wait_for_image(upload_page, "astronaut.jpg")
+    dropzone.set_input_files(str(big))
+    _wait_for_image(upload_page, "big-astronaut.png")
+    dropzone.set_input_files(str(not_an_image))
+    upload_page.get_by_test_id("stAlertContentError").first.wait_for(timeout=30_000)
+
+    clip = write_y4m(tmp_path / "face.y4m", [astronaut_frame()] * 30, fps=15)
+    live_page = launch(clip)
+    watch(live_page)
+    open_page(live_page, traced_server.url, "Live_webcam", "Live webcam")
+    start_stream(live_page)
+    deadline = time.monotonic() + 60
+    while frames_processed(live_page) < 30 and time.monotonic() < deadline:
+        live_page.wait_for_timeout(500)
+    frames = frames_processed(live_page)
+    click_stop(live_page)
+    live_page.wait_for_timeout(1_000)
+    watcher.stop()
+    assert frames >= 30, f"only {frames} frames processed"
+    assert watcher.polls > 20
+
+    server_log = traced_server.log.read_text(errors="replace")
+    report = TraceReport(traced_server.trace.read_text(errors="replace"))
+    leaks = report.written_outside(allowed_write)
+    outside_requests = sorted(
+        {u for u in requests if not u.startswith((traced_server.url, "data:", "blob:", "about:"))}
+    )
+    with capsys.disabled():
+        print(
+            f"\n[privacy] server pid {traced_server.pid}: {frames} live frames, 3 uploads (one {big.stat().st_size / 2**20:.1f} MB); "
+            f"files opened for writing: {sorted({p for p, _ in report.written})}; unnamed temp files in: "
+            f"{sorted(set(report.tmpfiles))}; network destinations: {sorted(report.destinations)} "
+            f"(non-local: {report.non_local_destinations()}); psutil remote addresses over {watcher.polls} polls: "
+            f"{sorted(watcher.remote)}; browser requests: {len(requests)}, outside the app: {outside_requests}; "
+            f"/media/ Cache-Control: {sorted(media_cache_headers)}"
+        )
+    assert leaks == [], f"the server opened files for writing: {leaks}"
+    assert report.tmpfiles == [], f"the server spooled data to unnamed temporary files in {report.tmpfiles}"
+    assert report.non_local_destinations() == [], "the server sent data off this machine"
+    assert all(is_this_machine(address) for address in watcher.remote), watcher.remote
+    assert outside_requests == [], "the page fetched something from outside the app"
+    assert not BLOB.search(server_log), "image-like data in the server log"

@@ -1,0 +1,31 @@
+"""Shared fixtures: the shipped model loaded once per session, and the FER2013 fixture faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_core.labels import EMOTIONS
+
+FER_FIXTURES = Path(__file__).parent / "fixtures" / "fer2013_tiny"
+
+
+def fer_fixture_faces(split: str = "test") -> list[tuple[Path, int, np.ndarray]]:
+    """``(path, label, 48x48 uint8 face)`` for every fixture image of ``split`` ("train" or "test"), sorted."""
+    faces = []
+    for path in sorted((FER_FIXTURES / split).glob("*/*.jpg")):
+        face = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        assert face is not None, f"unreadable fixture {path}"
+        faces.append((path, EMOTIONS.index(path.parent.name), face))
+    return faces
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    """The shipped model behind one EmotionRecognizer, loaded once for the whole test session."""
+    from fer_core.recognizer import EmotionRecognizer
+
+    return EmotionRecognizer()

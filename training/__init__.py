@@ -1,0 +1,1 @@
+"""Reproduce the shipped FER model from the FER2013 download: data, augmentation, models, train, evaluate."""

@@ -1,0 +1,290 @@
+"""Train a FER2013 model: ``python -m training.train --data ../shared/datasets/fer2013.zip --run-dir runs/main``.
+
+Trains on Training, selects the checkpoint and stops early on PublicTest (PrivateTest is never read here),
+checkpoints every epoch (``--resume`` continues from the last one), logs a CSV, and exports the best
+checkpoint as a float32 ``.keras`` file for ``fer_core``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger("training.train")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (written to ``<run-dir>/config.json`` and the model card)."""
+
+    data: str = "../shared/datasets/fer2013.zip"
+    run_dir: str = "runs/main"
+    architecture: str = "resnet"
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    blocks_per_stage: tuple[int, ...] = (1, 1, 1)
+    weights_path: str | None = None
+    epochs: int = 60
+    batch_size: int = 128
+    learning_rate: float = 0.05
+    warmup_epochs: int = 2
+    schedule: str = "cosine"
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    class_weight: str = "none"
+    dropout: float = 0.3
+    patience: int = 20
+    seed: int = 1234
+    mixed_precision: bool = True
+    threads: int = 0
+    limit: int = 0
+    cache_dir: str | None = None
+    augment: dict = field(default_factory=dict)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=defaults.data, help="Kaggle zip, its unpacked folder, or fer2013.csv")
+    parser.add_argument("--run-dir", default=defaults.run_dir, help="checkpoints, CSV log and config go here")
+    parser.add_argument("--architecture", choices=("resnet", "vgg16", "resnet50v2"), default=defaults.architecture)
+    parser.add_argument("--widths", default=",".join(map(str, defaults.widths)), help="resnet: stem,stage1,...")
+    parser.add_argument("--blocks", default=",".join(map(str, defaults.blocks_per_stage)), help="resnet blocks/stage")
+    parser.add_argument("--weights-path", default=None, help="vgg16/resnet50v2: local ImageNet *_notop.h5 file")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs)
+    parser.add_argument("--schedule", choices=("cosine", "plateau"), default=defaults.schedule)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
+    parser.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=defaults.class_weight)
+    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--patience", type=int, default=defaults.patience, help="early stopping on PublicTest")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--no-mixed-precision", action="store_true", help="train in float32 (default: bfloat16)")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all cores)")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N images per split (smoke tests)")
+    parser.add_argument("--cache-dir", default=None, help="where decoded arrays are cached (default ~/.cache/fer_app)")
+    parser.add_argument("--no-erasing", action="store_true", help="turn random erasing off")
+    parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.keras")
+    parser.add_argument("--export", default=None, help="copy the best checkpoint (float32) to this .keras path")
+    args = parser.parse_args(argv)
+    config = TrainConfig(
+        data=args.data,
+        run_dir=args.run_dir,
+        architecture=args.architecture,
+        widths=tuple(int(v) for v in args.widths.split(",")),
+        blocks_per_stage=tuple(int(v) for v in args.blocks.split(",")),
+        weights_path=args.weights_path,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_epochs=args.warmup_epochs,
+        schedule=args.schedule,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        class_weight=args.class_weight,
+        dropout=args.dropout,
+        patience=args.patience,
+        seed=args.seed,
+        mixed_precision=not args.no_mixed_precision,
+        threads=args.threads,
+        limit=args.limit,
+        cache_dir=args.cache_dir,
+        augment={"erasing": 0.0} if args.no_erasing else {},
+    )
+    return config, args
+
+
+def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
+    """Per-class loss weights: None, 'balanced' (inverse frequency) or 'sqrt' (its square root), mean 1."""
+    from fer_core.labels import NUM_CLASSES
+
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=NUM_CLASSES).astype(np.float64)
+    weights = counts.sum() / (NUM_CLASSES * np.maximum(counts, 1))
+    if mode == "sqrt":
+        weights = np.sqrt(weights)
+    elif mode != "balanced":
+        raise ValueError(f"unknown class weighting {mode!r}")
+    weights /= (weights * counts).sum() / counts.sum()
+    return {index: float(weight) for index, weight in enumerate(weights)}
+
+
+def build_model(config: TrainConfig):
+    from training.models import CNNConfig, build_residual_cnn, build_transfer_model
+
+    if config.architecture == "resnet":
+        return build_residual_cnn(CNNConfig(config.widths, config.blocks_per_stage, dropout=config.dropout))
+    return build_transfer_model(config.architecture, weights_path=config.weights_path, dropout=config.dropout)
+
+
+def export_float32(checkpoint: Path, destination: Path, config: TrainConfig) -> Path:
+    """Rebuild the architecture in float32, copy the checkpoint's weights, save without optimiser state."""
+    import keras
+
+    trained = keras.models.load_model(checkpoint, compile=False)
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        model = build_model(config)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    model.set_weights(trained.get_weights())
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    model.save(destination)
+    logger.info("exported %s -> %s", checkpoint, destination)
+    return destination
+
+
+def train(config: TrainConfig, *, resume: bool = False, export: str | None = None) -> dict:
+    """Run one training; return a summary (best PublicTest accuracy, epochs, minutes)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from fer_core.preprocessing import prepare_faces
+    from training.augment import AugmentConfig, build_augmenter
+    from training.data import load_fer2013, source_fingerprint
+
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    last_path, best_path, state_path = run_dir / "last.keras", run_dir / "best.keras", run_dir / "state.json"
+    if config.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+    splits = load_fer2013(config.data, **({"cache_dir": config.cache_dir} if config.cache_dir else {}))
+    train_split, public_split = splits["Training"], splits["PublicTest"]
+    logger.info("Training class counts: %s", train_split.class_counts())
+    logger.info("PublicTest class counts: %s", public_split.class_counts())
+    x_train, y_train = train_split.images, train_split.labels
+    x_public, y_public = public_split.images, public_split.labels
+    if config.limit:
+        x_train, y_train, x_public, y_public = (
+            x_train[: config.limit], y_train[: config.limit], x_public[: config.limit], y_public[: config.limit]
+        )
+    x_train, x_public = prepare_faces(x_train), prepare_faces(x_public)
+    one_hot_train = keras.utils.to_categorical(y_train, 7).astype("float32")
+    one_hot_public = keras.utils.to_categorical(y_public, 7).astype("float32")
+
+    augmenter = build_augmenter(AugmentConfig(**config.augment), seed=config.seed)
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((x_train, one_hot_train))
+        .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size)
+        .map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    public_ds = tf.data.Dataset.from_tensor_slices((x_public, one_hot_public)).batch(256).prefetch(2)
+    steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
+
+    state = json.loads(state_path.read_text()) if resume and state_path.exists() else {}
+    if resume and last_path.exists():
+        model = keras.models.load_model(last_path)
+        initial_epoch = int(state.get("epoch", 0))
+        logger.info("resuming from %s at epoch %d (best PublicTest %.4f)", last_path, initial_epoch,
+                    state.get("best", 0.0))
+    else:
+        if resume:
+            logger.warning("--resume given but %s does not exist: starting from scratch", last_path)
+        state, initial_epoch = {}, 0
+        model = build_model(config)
+        total_steps = steps_per_epoch * config.epochs
+        warmup_steps = min(steps_per_epoch * config.warmup_epochs, total_steps // 2)
+        if config.schedule == "cosine":
+            learning_rate = keras.optimizers.schedules.CosineDecay(
+                config.learning_rate * 0.1, max(total_steps - warmup_steps, 1), alpha=0.0,
+                warmup_target=config.learning_rate, warmup_steps=warmup_steps,
+            )
+        else:
+            learning_rate = config.learning_rate
+        optimizer = keras.optimizers.SGD(
+            learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+            metrics=["accuracy"],
+        )
+        config_dict = asdict(config)
+        config_dict["data_sha256"] = source_fingerprint(Path(config.data))
+        config_dict["params"] = int(model.count_params())
+        config_dict["command"] = "python -m training.train " + " ".join(sys.argv[1:])
+        (run_dir / "config.json").write_text(json.dumps(config_dict, indent=2))
+    logger.info("model %s: %d parameters, %d steps/epoch", model.name, model.count_params(), steps_per_epoch)
+
+    class SaveState(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            accuracy = float(logs.get("val_accuracy", 0.0))
+            if accuracy > state.get("best", -1.0):
+                state.update(best=accuracy, best_epoch=epoch + 1)
+            state["epoch"] = epoch + 1
+            state["wall_minutes"] = state.get("wall_minutes", 0.0) + (time.time() - self.started) / 60
+            self.model.save(last_path)
+            state_path.write_text(json.dumps(state, indent=2))
+            self.started = time.time()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.time()
+
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(
+            best_path, monitor="val_accuracy", mode="max", save_best_only=True,
+            initial_value_threshold=state.get("best"),
+        ),
+        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=resume),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience),
+        SaveState(),
+    ]
+    if config.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.3, patience=4))
+    model.fit(
+        train_ds,
+        validation_data=public_ds,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        class_weight=class_weights(y_train, config.class_weight),
+        callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    summary = {"best_public_accuracy": state.get("best"), "best_epoch": state.get("best_epoch"),
+               "epochs_run": state.get("epoch"), "wall_minutes": round(state.get("wall_minutes", 0.0), 1)}
+    logger.info("done: %s", summary)
+    if export:
+        export_float32(best_path, Path(export), config)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config, args = parse_args(argv)
+    saved_config = Path(config.run_dir) / "config.json"
+    if args.resume and saved_config.exists():
+        known = set(TrainConfig.__dataclass_fields__)
+        saved = {k: v for k, v in json.loads(saved_config.read_text()).items() if k in known}
+        saved.update(widths=tuple(saved["widths"]), blocks_per_stage=tuple(saved["blocks_per_stage"]))
+        config = TrainConfig(**saved)
+        logger.info("resuming with the run's saved configuration from %s", saved_config)
+    try:
+        train(config, resume=args.resume, export=args.export)
+    except ValueError as error:  # DatasetError and bad options: one clear line, non-zero exit
+        logger.error("%s", error)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
