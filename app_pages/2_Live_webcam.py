@@ -30,6 +30,7 @@ from fer_core.mood import MoodConfig
 from fer_core.rtc import IceConfigError, describe, ice_servers
 
 REFRESH_S = 1.0
+CHART_REFRESH_S = 2.0
 TIMELINE_S = 60.0
 
 setup_page("Live webcam", "🎥")
@@ -79,7 +80,7 @@ processor.set_mood_config(MoodConfig(time_constant_s=time_constant, dwell_s=dwel
 @st.fragment(run_every=REFRESH_S)
 def live_status(processor: LiveProcessor, policy: ContentPolicy | None) -> None:
     stats = processor.stats()
-    cols = st.columns(4)
+    cols = st.columns(2) + st.columns(2)
     cols[0].metric("Frames processed", f"{stats.frames_processed}")
     cols[1].metric("FPS", f"{stats.fps:.1f}" if stats.streaming else "0")
     cols[2].metric(
@@ -90,7 +91,10 @@ def live_status(processor: LiveProcessor, policy: ContentPolicy | None) -> None:
     cols[3].metric("Faces", f"{len(stats.faces)}" if stats.streaming else "0")
     st.caption(stats.speed_line())
     if not stats.streaming:
-        st.info("Press **START** and allow the camera. Frames are analysed in memory on this machine only.", icon=":material/videocam:")
+        st.info(
+            "Press **START** and allow the camera. Frames are analysed in memory on this machine only.",
+            icon=":material/videocam:",
+        )
     st.markdown(describe_mood(stats.mood, processor.tracker.config.dwell_s))
     if policy is not None:
         decision = policy.choose(stats.mood)
@@ -98,7 +102,7 @@ def live_status(processor: LiveProcessor, policy: ContentPolicy | None) -> None:
         st.markdown(render_panel(decision, heading=stats.mood.mood), unsafe_allow_html=True)
 
 
-@st.fragment(run_every=REFRESH_S)
+@st.fragment(run_every=CHART_REFRESH_S)
 def mood_timeline(processor: LiveProcessor) -> None:
     columns = processor.timeline.chart_columns(processor.now())
     st.subheader("Mood over the last minute")

@@ -22,8 +22,7 @@ logger = logging.getLogger(__name__)
 
 APP_TITLE = "Mood Lens"
 PRIVACY_NOTE = (
-    "Privacy: photos and webcam frames are processed in memory on this machine and are never stored or sent "
-    "anywhere. Nothing is logged but counts and timings."
+    "Privacy: photos and webcam frames are processed in memory on this machine and are never stored or sent anywhere."
 )
 
 
@@ -45,11 +44,7 @@ def model_card() -> tuple[ModelCard | None, str | None]:
     except ModelCardError as error:
         return None, str(error)
     if card is None:
-        return (
-            None,
-            "The shipped model has not been evaluated yet (no models/model_card.json): run "
-            "`python -m training.evaluate` to measure it.",
-        )
+        return None, "Run `python -m training.evaluate` to measure the model (it writes models/model_card.json)."
     return card, None
 
 

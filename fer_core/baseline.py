@@ -7,6 +7,7 @@ What a first version typically does: full-resolution Haar (``haarcascade_frontal
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,7 +29,7 @@ class NaiveHaarDetector:
             raise ValueError("scale_factor must be > 1 and min_neighbors >= 0")
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
-        self._path = cv2.data.haarcascades + cascade
+        self._path = str(Path(cv2.data.haarcascades) / cascade)  # type: ignore[attr-defined]
         self._local = threading.local()
 
     def detect(self, gray: np.ndarray) -> list[Box]:

@@ -96,7 +96,7 @@ class EmotionClassifier:
         started = time.perf_counter()
         try:
             self.model = keras.models.load_model(self.model_path, compile=False)
-        except Exception as error:  # noqa: BLE001 - any failure to read the file means the same to users
+        except Exception as error:
             raise ModelLoadError(
                 f"Emotion model at {self.model_path} could not be loaded ({type(error).__name__}: {error}). "
                 "It may be corrupt: restore it with `git checkout -- models/` or retrain it (see README.md)."

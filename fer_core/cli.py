@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from fer_core.image_io import SUPPORTED_FORMATS
 from fer_core.labels import EMOTIONS
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="read the emotions of the faces in images", epilog=PREDICT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    from fer_core.image_io import SUPPORTED_FORMATS
-
     predict.add_argument("images", nargs="+", metavar="IMAGE", help=f"image files ({', '.join(SUPPORTED_FORMATS)})")
     predict.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
     _add_model_options(predict)
@@ -112,7 +111,7 @@ def predict_files(recognizer, paths: Sequence[str]) -> list[dict[str, Any]]:
     """One record per path: ``{"file", "faces": [FaceResult.to_dict()...], "error": None | message}``."""
     from fer_core.image_io import ImageLoadError, load_image
 
-    records = []
+    records: list[dict[str, Any]] = []
     for path in paths:
         try:
             image = load_image(path)

@@ -25,7 +25,7 @@ class DetectorConfig:
     scaleFactor 1.1 and minNeighbors 5, without histogram equalisation, and keeping only the boxes in which the
     ``alt2`` cascade also finds a face gave no false positive on 34 face-free images and found 67% of real FER2013
     faces pasted at 60-200 px, at about a third of the naive full-resolution time. Histogram equalisation (the
-    old default) lost a quarter of those faces and gained nothing; scaleFactor 1.15 lost a tenth.
+    old default) lost a sixth of those faces and removed no false positive; scaleFactor 1.15 lost a tenth.
     Faces smaller than ``min_size_fraction`` of the shorter side (and 24 px in the detection image, i.e.
     48 px in a 640 px wide frame) are not searched for.
     """
@@ -57,12 +57,23 @@ class DetectorConfig:
 
 
 def _cascade_path(name: str) -> str:
+    folder = cv2.data.haarcascades  # type: ignore[attr-defined]
     path = Path(name)
     if not path.is_file():
-        path = Path(cv2.data.haarcascades) / name
+        path = Path(folder) / name
     if not path.is_file():
-        raise ValueError(f"Haar cascade not found: {name} (looked in {cv2.data.haarcascades})")
+        raise ValueError(f"Haar cascade not found: {name} (looked in {folder})")
     return str(path)
+
+
+def _load_cascade(path: str) -> cv2.CascadeClassifier:
+    try:
+        cascade = cv2.CascadeClassifier(path)
+    except (cv2.error, SystemError) as error:  # OpenCV raises on a malformed XML file
+        raise ValueError(f"cannot load Haar cascade {path}: {error}") from error
+    if cascade.empty():
+        raise ValueError(f"cannot load Haar cascade {path}")
+    return cascade
 
 
 class FaceDetector:
@@ -84,12 +95,8 @@ class FaceDetector:
     def _cascades(self) -> tuple[cv2.CascadeClassifier, cv2.CascadeClassifier | None]:
         cascades = getattr(self._local, "cascades", None)
         if cascades is None:
-            main = cv2.CascadeClassifier(self._paths[0])
-            if main.empty():
-                raise ValueError(f"cannot load Haar cascade {self._paths[0]}")
-            verify = cv2.CascadeClassifier(self._paths[1]) if self._paths[1] else None
-            if verify is not None and verify.empty():
-                raise ValueError(f"cannot load Haar cascade {self._paths[1]}")
+            main = _load_cascade(self._paths[0])
+            verify = _load_cascade(self._paths[1]) if self._paths[1] else None
             cascades = self._local.cascades = (main, verify)
         return cascades
 

@@ -20,6 +20,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -68,6 +69,8 @@ class Score:
     """False positives on the images that hold faces (background hits, second boxes)."""
     false_on_negatives: int = 0
     negative_images_with_false: int = 0
+    false_images: dict[str, int] = field(default_factory=dict)
+    """False positives by image name, for the photos (the FER2013 canvases are only counted)."""
     seconds: list[float] = field(default_factory=list)
     frame_seconds: list[float] = field(default_factory=list)
     """Times on the 640x480 images only."""
@@ -102,7 +105,7 @@ def pasted_face_canvases(faces: Sequence[np.ndarray], sides: Sequence[int] = FAC
     width, height = FRAME_SIZE
     backgrounds = _backgrounds()
     rng = np.random.default_rng(0)
-    samples = []
+    samples: list[Sample] = []
     for side in sides:
         cell = side + side // 2
         slots = [(col * cell, row * cell) for row in range(height // cell) for col in range(width // cell)][:6]
@@ -140,7 +143,7 @@ def negative_samples(names: Sequence[str] = NEGATIVE_PHOTOS) -> list[Sample]:
     """Photos without faces, each also mirrored, plus a blank and a noise image (640x480)."""
     import skimage.data
 
-    samples = []
+    samples: list[Sample] = []
     for name in names:
         gray = to_gray(getattr(skimage.data, name)())
         samples.append(Sample(name, gray, (), "no-face photos"))
@@ -200,11 +203,13 @@ def _tally(result: Score, sample: Sample, boxes: list[Box], elapsed: float, iou_
     unmatched = list(sample.faces)
     false = 0
     for box in boxes:
-        best = max(unmatched, key=lambda face, box=box: box_iou(box, face), default=None)
+        best = max(unmatched, key=partial(box_iou, box), default=None)
         if best is not None and box_iou(box, best) >= iou_threshold:
             unmatched.remove(best)
         else:
             false += 1
+    if false and not sample.name.startswith("fer"):
+        result.false_images[sample.name] = false
     if sample.faces:
         result.found[sample.group] = result.found.get(sample.group, 0) + len(sample.faces) - len(unmatched)
         result.total[sample.group] = result.total.get(sample.group, 0) + len(sample.faces)
@@ -238,6 +243,15 @@ def format_table(scores: dict[str, Score], samples: Sequence[Sample]) -> str:
     return "\n".join(lines)
 
 
+def format_false_positives(scores: dict[str, Score]) -> str:
+    """Which photos (not FER2013 canvases) each configuration reported false positives in (a Markdown list)."""
+    lines = []
+    for name, result in scores.items():
+        where = ", ".join(f"{image} ({count})" for image, count in result.false_images.items()) or "none"
+        lines.append(f"- {name}: {where}")
+    return "\n".join(lines)
+
+
 def build_samples(fixtures: Path = DEFAULT_FIXTURES) -> list[Sample]:
     faces = load_fixture_faces(fixtures)
     if not faces:
@@ -255,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     samples = build_samples(args.fixtures)
     scores = score_all(default_configurations(), samples, args.iou)
     print(format_table(scores, samples))
+    print("\nFalse positives by photo (count; the FER2013 canvases are left out):\n")
+    print(format_false_positives(scores))
     return 0
 
 

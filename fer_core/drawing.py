@@ -37,7 +37,13 @@ def draw_results(frame: np.ndarray, results: Sequence[FaceResult], *, bgr: bool 
         top = y - th - baseline - 4 if y - th - baseline - 4 >= 0 else y + h
         cv2.rectangle(frame, (x, top), (x + tw + 6, top + th + baseline + 4), color, cv2.FILLED)
         cv2.putText(
-            frame, text, (x + 3, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (20, 20, 20), thickness,
+            frame,
+            text,
+            (x + 3, top + th + 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.6 * scale,
+            (20, 20, 20),
+            thickness,
             cv2.LINE_AA,
         )
     return frame

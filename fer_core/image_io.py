@@ -131,7 +131,7 @@ def _open(data: bytes, label: str, limits: ImageLimits) -> Image.Image:
                 f"{label} is a {kind} file, which is not supported; please convert it to one of: {supported}."
             ) from error
         raise ImageLoadError(f"{label} looks like a {kind} file but its header is damaged.") from error
-    except Exception as error:  # noqa: BLE001 - Pillow raises many types on hostile headers
+    except Exception as error:  # Pillow raises many types on hostile headers
         raise ImageLoadError(f"{label} is damaged and cannot be read ({type(error).__name__}).") from error
     image_format = _FORMAT_ALIASES.get(image.format or "", image.format)
     if image_format not in limits.formats:  # cannot happen with formats= above, kept as a guard
@@ -201,7 +201,7 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
 def _apply_orientation(image: Image.Image, label: str) -> Image.Image:
     try:
         return ImageOps.exif_transpose(image)
-    except Exception as error:  # noqa: BLE001 - a broken EXIF block must not cost the user the photo
+    except Exception as error:  # a broken EXIF block must not cost the user the photo
         logger.warning("ignored unreadable EXIF orientation in %r (%s)", label, type(error).__name__)
         return image
 
@@ -211,8 +211,10 @@ def _decode(image: Image.Image, label: str) -> np.ndarray:
         image.load()  # the first frame of animated files
     except MemoryError as error:
         raise ImageLoadError(f"{label} is too large to decode.") from error
-    except Exception as error:  # noqa: BLE001 - truncated/corrupt data surfaces here, in many types
-        raise ImageLoadError(f"{label} is damaged or truncated and cannot be decoded ({type(error).__name__}).") from error
+    except Exception as error:  # truncated/corrupt data surfaces here, in many types
+        raise ImageLoadError(
+            f"{label} is damaged or truncated and cannot be decoded ({type(error).__name__})."
+        ) from error
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
         logger.debug("%r has %d frames; using the first", label, frames)
@@ -221,7 +223,7 @@ def _decode(image: Image.Image, label: str) -> np.ndarray:
         return _to_rgb(image)
     except MemoryError as error:
         raise ImageLoadError(f"{label} is too large to decode.") from error
-    except Exception as error:  # noqa: BLE001 - an exotic colour mode Pillow cannot convert
+    except Exception as error:  # an exotic colour mode Pillow cannot convert
         raise ImageLoadError(f"{label} uses a colour mode ({image.mode}) that cannot be converted to RGB.") from error
 
 

@@ -111,7 +111,7 @@ class ModelCard:
         return rows
 
     def reports(self) -> dict[str, Path]:
-        """Report figures that exist on disk, by name (paths in the card are relative to the card's folder)."""
+        """Report figures that exist and are readable images, by name (paths are relative to the card's folder)."""
         found: dict[str, Path] = {}
         for name, relative in (self.data.get("reports") or {}).items():
             if not isinstance(relative, str):
@@ -119,16 +119,29 @@ class ModelCard:
             path = Path(relative)
             if not path.is_absolute():
                 path = self.path.parent / path
-            if path.is_file():
+            if _readable_image(path):
                 found[name] = path
             else:
-                logger.warning("model card %s lists report %s at %s, which does not exist", self.path, name, path)
+                logger.warning(
+                    "model card %s lists report %s at %s, which is missing or unreadable", self.path, name, path
+                )
         return found
 
     def details(self) -> dict[str, Any]:
         """Short facts for a caption: architecture, parameters, evaluated_at, training epochs logged."""
         keys = ("architecture", "params", "model_file", "evaluated_at", "training_epochs_logged", "protocol")
         return {key: self.data[key] for key in keys if key in self.data}
+
+
+def _readable_image(path: Path) -> bool:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return False
+    return True
 
 
 def _number(value: Any) -> float | None:

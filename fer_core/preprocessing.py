@@ -49,9 +49,7 @@ def resize_face(gray: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     return cv2.resize(gray, (size, size), interpolation=interpolation)
 
 
-def prepare_faces(
-    faces: Sequence[np.ndarray] | np.ndarray, *, bgr: bool = False, size: int = INPUT_SIZE
-) -> np.ndarray:
+def prepare_faces(faces: Sequence[np.ndarray] | np.ndarray, *, bgr: bool = False, size: int = INPUT_SIZE) -> np.ndarray:
     """Turn face crops (any size, grayscale or colour) into the model's input batch.
 
     ``faces`` is a sequence of images, or a uint8 array (N, H, W) / (N, H, W, 1) of grayscale faces.

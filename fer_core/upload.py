@@ -2,6 +2,9 @@
 
 Nothing here writes to disk or keeps the upload: the bytes are decoded in memory and the arrays returned
 belong to the caller. Logs carry the file name, byte count and dimensions, never image data.
+
+Importing this module (the upload page does, before its uploader can receive anything) also makes Streamlit's
+web server keep uploads in memory: see :func:`keep_uploads_in_memory`.
 """
 
 from __future__ import annotations
@@ -14,11 +17,33 @@ import cv2
 import numpy as np
 
 from fer_core.drawing import draw_results
-from fer_core.image_io import ImageLimits, ImageLoadError, display_name, load_image
+from fer_core.image_io import MIB, ImageLimits, ImageLoadError, display_name, load_image
 from fer_core.recognizer import EmotionRecognizer
 from fer_core.results import FaceResult
 
 logger = logging.getLogger(__name__)
+
+
+def keep_uploads_in_memory(max_bytes: int | None = None) -> bool:
+    """Stop Streamlit's web server (Starlette) from writing uploads to disk while it receives them.
+
+    Starlette parses each upload into a ``SpooledTemporaryFile`` that moves to an (unnamed) file in the temp
+    folder once it passes ``MultiPartParser.spool_max_size`` (1 MB), so a typical phone photo would be written
+    to disk for the duration of the request. Raising the threshold above the upload cap keeps every accepted
+    upload in memory (Streamlit reads it whole into memory right after anyway). Returns whether Starlette was
+    found. Checked by ``tests/browser/test_privacy_browser.py`` (strace sees no ``O_TMPFILE``).
+    """
+    try:
+        from starlette.formparsers import MultiPartParser
+    except ImportError:  # not served by Starlette: nothing to do
+        return False
+    needed = (max_bytes if max_bytes is not None else ImageLimits().max_bytes) + MIB  # + multipart framing
+    if getattr(MultiPartParser, "spool_max_size", 0) < needed:
+        MultiPartParser.spool_max_size = needed
+    return True
+
+
+keep_uploads_in_memory()
 
 
 @dataclass(frozen=True)
@@ -71,11 +96,23 @@ def analyze_upload(
     except (ValueError, cv2.error, MemoryError) as error:
         logger.warning(
             "could not analyse upload %r (%d bytes, %dx%d): %s: %s",
-            label, size, width, height, type(error).__name__, str(error)[:200],
+            label,
+            size,
+            width,
+            height,
+            type(error).__name__,
+            str(error)[:200],
         )
-        return UploadAnalysis(name=label, image=image, error=f"{label} could not be analysed; please try another photo.")
-    logger.info(
+        return UploadAnalysis(
+            name=label, image=image, error=f"{label} could not be analysed; please try another photo."
+        )
+    logger.debug(
         "analysed upload %r (%d bytes, %dx%d): %d face(s) in %.0f ms",
-        label, size, width, height, len(faces), (time.perf_counter() - started) * 1000,
+        label,
+        size,
+        width,
+        height,
+        len(faces),
+        (time.perf_counter() - started) * 1000,
     )
     return UploadAnalysis(name=label, image=image, annotated=annotated, faces=faces)

@@ -149,12 +149,13 @@ def build_corpus() -> list[Case]:
     png = encode(photo[:256, :256], "PNG")
     sixteen, values = sixteen_bit_gray_png()
     height, width = portrait().shape[:2]
-    rotated = (width, height, 3)
     return [
         Case("empty.jpg", b"", message="empty"),
         Case("notes.jpg", b"These are my notes, not a photo.\n" * 20, message="not an image"),
         Case("page.png", b"<!doctype html><html><body>hello</body></html>", message="not an image"),
-        Case("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', message="not an image"),
+        Case(
+            "drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', message="not an image"
+        ),
         Case("zeros.jpg", bytes(4096), message="not an image"),
         Case("truncated-half.jpg", jpeg[: len(jpeg) // 2], message="truncated"),
         Case("truncated-header.jpg", jpeg[:120], message=""),
@@ -176,7 +177,9 @@ def build_corpus() -> list[Case]:
         Case("16bit-gray.png", sixteen, shape=(*values.shape, 3)),
         Case("16bit-rgb.png", sixteen_bit_rgb_png(), shape=(128, 128, 3)),
         Case("cmyk.jpg", cmyk_jpeg(), shape=(512, 512, 3)),
-        Case("rgba.png", encode(np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)]), "PNG"), shape=(512, 512, 3)),
+        Case(
+            "rgba.png", encode(np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)]), "PNG"), shape=(512, 512, 3)
+        ),
         Case("la.png", encode(Image.fromarray(photo).convert("LA"), "PNG"), shape=(512, 512, 3)),
         Case("palette.png", palette_png_with_transparency(), shape=(128, 128, 3)),
         Case("bilevel.png", encode(Image.fromarray(photo).convert("1"), "PNG"), shape=(512, 512, 3)),
@@ -198,7 +201,11 @@ def build_corpus() -> list[Case]:
         Case("progressive.jpg", encode(photo, "JPEG", progressive=True), shape=(512, 512, 3)),
         Case("camera.jpg", mpo(), shape=(height, width, 3)),
         Case("photo.webp", encode(photo, "WEBP", quality=80), shape=(512, 512, 3)),
-        Case("lossless-alpha.webp", encode(np.dstack([photo, photo[:, :, 0]]), "WEBP", lossless=True), shape=(512, 512, 3)),
+        Case(
+            "lossless-alpha.webp",
+            encode(np.dstack([photo, photo[:, :, 0]]), "WEBP", lossless=True),
+            shape=(512, 512, 3),
+        ),
         Case("photo.bmp", encode(photo, "BMP"), shape=(512, 512, 3)),
         Case("gray.bmp", encode(Image.fromarray(photo).convert("L"), "BMP"), shape=(512, 512, 3)),
         Case("../../etc/passwd\n\x1b[31m.jpg", jpeg, shape=(512, 512, 3)),

@@ -61,7 +61,7 @@ def call_with_timeout(function: Callable[[], Any], seconds: float) -> Outcome:
         started = time.perf_counter()
         try:
             outcome.value = function()
-        except BaseException as error:  # noqa: BLE001 - reported to the test, which decides
+        except BaseException as error:  # reported to the test, which decides
             outcome.error = error
         finally:
             outcome.seconds = time.perf_counter() - started

@@ -70,7 +70,8 @@ def allowed_write(path: str) -> bool:
     return (
         path in ("/dev/null", "/dev/tty")
         or path.startswith(("/proc/", "/sys/", "/dev/shm/sem."))  # multiprocessing semaphores live in shared memory
-        or path.endswith((".pyc", ".pyc.tmp")) or "/__pycache__/" in path  # bytecode caches
+        or path.endswith((".pyc", ".pyc.tmp"))
+        or "/__pycache__/" in path  # bytecode caches
         or path.startswith(str(HOME / ".keras"))  # Keras writes its default keras.json once
         or path.startswith(str(HOME / ".cache" / "matplotlib"))  # font cache
         or path.startswith(str(HOME / ".config" / "matplotlib"))

@@ -75,15 +75,17 @@ def test_analyze_on_a_pasted_face_agrees_with_classify_faces_on_its_crop(recogni
         distances.append(np.abs(np.subtract(result.probabilities, on_original.probabilities)).sum())
         checked += 1
     assert checked >= len(faces) // 2, f"only {checked} of {len(faces)} pasted faces were detected"
-    # The detector's box is not FER2013's crop, so the two differ a little, never wildly on average.
-    assert float(np.mean(distances)) < 0.6, distances
+    # The detector's box is not FER2013's crop, so the answers differ somewhat; on average they must stay well
+    # short of disagreeing completely (L1 distance 2), or the box is not mapped back onto the face.
+    assert float(np.mean(distances)) < 1.0, distances
 
 
 def test_classify_faces_accuracy_on_real_fer2013_test_faces(recognizer):
     """56 PublicTest/PrivateTest faces, 8 per class: chance is 1/7 (0.14).
 
-    The floor, 20 of 56 (0.357), is reached by a chance-level classifier with probability 5e-5 (binomial tail)
-    and missed by a 60%-accurate one with probability < 1e-6: it fails only for a broken model or pipeline.
+    The floor, 20 of 56 (0.357), is reached by a chance-level classifier with probability 5e-5 and missed by a
+    65%-accurate one (about what a FER2013 CNN gets) with probability 2e-6 (binomial tails); a constant answer
+    gets 8. It fails for a broken model or pipeline (the epoch-1 placeholder model gets 8/56), not by bad luck.
     """
     faces = fer_fixture_faces("test")
     assert len(faces) == 56

@@ -59,7 +59,7 @@ def test_live_stream_memory_stays_flat(tmp_path, capsys):
     index = 0
     while (now := time.monotonic()) - started < SOAK_SECONDS:
         image = variants[(index // 4) % len(variants)].copy()  # each pose held for 4 frames
-        image[:: 7 + index % 5, :: 11] ^= noise.integers(0, 8, dtype=np.uint8)  # sensor-like noise
+        image[:: 7 + index % 5, ::11] ^= noise.integers(0, 8, dtype=np.uint8)  # sensor-like noise
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         frame.pts, frame.time_base = round((now - started) * 90_000), time_base
         out = processor(frame)

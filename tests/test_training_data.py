@@ -66,7 +66,7 @@ def test_csv_format_loads_same_pixels(tmp_path):
 
 
 def test_missing_dataset_names_the_path(tmp_path):
-    with pytest.raises(DatasetError, match="not found at .*nowhere.zip"):
+    with pytest.raises(DatasetError, match=r"not found at .*nowhere\.zip"):
         load_fer2013(tmp_path / "nowhere.zip", cache_dir=None)
 
 

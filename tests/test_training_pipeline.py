@@ -17,8 +17,15 @@ FIXTURES = Path(__file__).parent / "fixtures" / "fer2013_tiny"
 def trained_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
     config = TrainConfig(
-        data=str(FIXTURES), run_dir=str(run_dir), widths=(8, 8, 16, 16), epochs=2, batch_size=16,
-        warmup_epochs=1, mixed_precision=False, cache_dir=str(run_dir / "cache"), patience=5,
+        data=str(FIXTURES),
+        run_dir=str(run_dir),
+        widths=(8, 8, 16, 16),
+        epochs=2,
+        batch_size=16,
+        warmup_epochs=1,
+        mixed_precision=False,
+        cache_dir=str(run_dir / "cache"),
+        patience=5,
     )
     summary = train(config, export=str(run_dir / "exported.keras"))
     return config, run_dir, summary
@@ -55,8 +62,12 @@ def test_evaluate_writes_card_and_reports_and_fer_core_reloads(trained_run, tmp_
     _, run_dir, _ = trained_run
     card_path = tmp_path / "model_card.json"
     card = evaluate(
-        run_dir / "exported.keras", FIXTURES, run_dir=run_dir, card_path=card_path,
-        reports_dir=tmp_path / "reports", cache_dir=tmp_path / "cache",
+        run_dir / "exported.keras",
+        FIXTURES,
+        run_dir=run_dir,
+        card_path=card_path,
+        reports_dir=tmp_path / "reports",
+        cache_dir=tmp_path / "cache",
     )
     assert json.loads(card_path.read_text()) == card
     assert card["classes"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]

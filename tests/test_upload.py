@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tomllib
 from pathlib import Path
 
 import cv2
@@ -97,5 +96,18 @@ def test_streamlit_upload_cap_matches_image_limits():
     the same number as the one load_image enforces, or users see two different limits."""
     config_file = REPO / ".streamlit" / "config.toml"
     assert config_file.is_file(), "the app's .streamlit/config.toml is missing"
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     config = tomllib.loads(config_file.read_text())
     assert config["server"]["maxUploadSize"] == ImageLimits().max_upload_mb == 25
+
+
+def test_streamlit_keeps_uploads_in_memory(monkeypatch):
+    """Importing fer_core.upload (the upload page does) raises Starlette's spool threshold above the upload cap, so
+    an accepted upload is never written to a temporary file (the browser privacy test checks it with strace)."""
+    from starlette.formparsers import MultiPartParser
+
+    from fer_core.upload import keep_uploads_in_memory
+
+    assert MultiPartParser.spool_max_size > ImageLimits().max_bytes
+    monkeypatch.setattr(MultiPartParser, "spool_max_size", MultiPartParser.spool_max_size)  # restored afterwards
+    assert keep_uploads_in_memory(100 * 1024 * 1024) and MultiPartParser.spool_max_size > 100 * 1024 * 1024

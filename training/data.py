@@ -176,9 +176,7 @@ def load_fer2013(
     cache_file = Path(cache_dir) / f"fer2013-{fingerprint[:16]}.npz" if cache_dir is not None else None
     if cache_file is not None and cache_file.exists():
         with np.load(cache_file, allow_pickle=False) as cached:
-            return {
-                s: Split(s, cached[f"{s}_images"], cached[f"{s}_labels"], cached[f"{s}_names"]) for s in SPLITS
-            }
+            return {s: Split(s, cached[f"{s}_images"], cached[f"{s}_labels"], cached[f"{s}_names"]) for s in SPLITS}
     if source.is_dir():
         splits = _read_folder(source)
     elif source.suffix.lower() == ".csv":

@@ -41,8 +41,12 @@ def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, An
         "macro_f1": round(float(f1_score(labels, predictions, average="macro", labels=classes, zero_division=0)), 4),
         "count": int(labels.size),
         "per_class": {
-            name: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4),
-                   "support": int(s)}
+            name: {
+                "precision": round(float(p), 4),
+                "recall": round(float(r), 4),
+                "f1": round(float(f), 4),
+                "support": int(s),
+            }
             for name, p, r, f, s in zip(EMOTIONS, precision, recall, f1, support, strict=True)
         },
         "confusion_matrix": confusion_matrix(labels, predictions, labels=classes).tolist(),
@@ -64,8 +68,15 @@ def predict_split(classifier, images: np.ndarray, *, flip: bool, batch_size: int
 
 
 def evaluate(
-    model_path: Path, data: Path, *, run_dir: Path | None, card_path: Path, reports_dir: Path,
-    default_flip_tta: bool = False, command: str = "", cache_dir: Path | None = None,
+    model_path: Path,
+    data: Path,
+    *,
+    run_dir: Path | None,
+    card_path: Path,
+    reports_dir: Path,
+    default_flip_tta: bool = False,
+    command: str = "",
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model_path``; write the card and reports; return the card."""
     from fer_core.classifier import EmotionClassifier
@@ -94,11 +105,15 @@ def evaluate(
     headline_key = "PrivateTest_flip_tta" if default_flip_tta else "PrivateTest"
     figures = {
         "confusion_matrix": reports.plot_confusion_matrix(
-            np.asarray(metrics[headline_key]["confusion_matrix"]), reports_dir / "confusion_matrix.png",
+            np.asarray(metrics[headline_key]["confusion_matrix"]),
+            reports_dir / "confusion_matrix.png",
             f"PrivateTest confusion matrix{suffix}, accuracy {metrics[headline_key]['accuracy']:.2%}",
         ),
         "misclassified": reports.plot_misclassified(
-            private.images, private.labels, private_probabilities.argmax(1), private_probabilities.max(1),
+            private.images,
+            private.labels,
+            private_probabilities.argmax(1),
+            private_probabilities.max(1),
             reports_dir / "misclassified.png",
         ),
     }
@@ -127,16 +142,23 @@ def evaluate(
         "inference": {"flip_tta": default_flip_tta},
         "training": training_config,
         "training_epochs_logged": len(log.get("accuracy", [])),
-        "data": {"source": data.name, "sha256": source_fingerprint(data),
-                 "counts": {name: len(split) for name, split in splits.items()}},
+        "data": {
+            "source": data.name,
+            "sha256": source_fingerprint(data),
+            "counts": {name: len(split) for name, split in splits.items()},
+        },
         "protocol": "trained on Training; checkpoint selected and early-stopped on PublicTest; reported on PrivateTest",
         "headline": {
-            "split": "PrivateTest", "flip_tta": default_flip_tta,
-            "accuracy": metrics[headline_key]["accuracy"], "macro_f1": metrics[headline_key]["macro_f1"],
+            "split": "PrivateTest",
+            "flip_tta": default_flip_tta,
+            "accuracy": metrics[headline_key]["accuracy"],
+            "macro_f1": metrics[headline_key]["macro_f1"],
         },
         "metrics": metrics,
-        "reports": {name: str(path.relative_to(card_path.parent)) if path.is_relative_to(card_path.parent)
-                    else str(path) for name, path in figures.items()},
+        "reports": {
+            name: str(path.relative_to(card_path.parent)) if path.is_relative_to(card_path.parent) else str(path)
+            for name, path in figures.items()
+        },
         "evaluation_command": command,
         "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -159,16 +181,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         card = evaluate(
-            Path(args.model), Path(args.data), run_dir=Path(args.run_dir) if args.run_dir else None,
-            card_path=Path(args.card), reports_dir=Path(args.reports), default_flip_tta=args.flip_tta,
+            Path(args.model),
+            Path(args.data),
+            run_dir=Path(args.run_dir) if args.run_dir else None,
+            card_path=Path(args.card),
+            reports_dir=Path(args.reports),
+            default_flip_tta=args.flip_tta,
             command="python -m training.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
         )
     except (ValueError, RuntimeError) as error:
         logger.error("%s", error)
         return 2
     headline = card["headline"]
-    print(f"PrivateTest accuracy {headline['accuracy']:.2%}, macro-F1 {headline['macro_f1']:.2%} "
-          f"(flip TTA: {headline['flip_tta']}); card: {args.card}")
+    print(
+        f"PrivateTest accuracy {headline['accuracy']:.2%}, macro-F1 {headline['macro_f1']:.2%} "
+        f"(flip TTA: {headline['flip_tta']}); card: {args.card}"
+    )
     return 0
 
 

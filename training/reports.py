@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from fer_core.labels import EMOTIONS  # noqa: E402
+from fer_core.labels import EMOTIONS
 
 
 def plot_confusion_matrix(matrix: np.ndarray, path: Path, title: str) -> Path:
@@ -27,8 +27,9 @@ def plot_confusion_matrix(matrix: np.ndarray, path: Path, title: str) -> Path:
     for i in range(len(EMOTIONS)):
         for j in range(len(EMOTIONS)):
             colour = "white" if normalised[i, j] > 0.5 else "black"
-            axes.text(j, i, f"{normalised[i, j]:.2f}\n({matrix[i, j]})", ha="center", va="center", fontsize=7,
-                      color=colour)
+            axes.text(
+                j, i, f"{normalised[i, j]:.2f}\n({matrix[i, j]})", ha="center", va="center", fontsize=7, color=colour
+            )
     figure.colorbar(image, ax=axes, fraction=0.046)
     figure.tight_layout()
     figure.savefig(path)
@@ -42,7 +43,9 @@ def read_training_log(log_csv: Path) -> dict[str, list[float]]:
         return {}
     with log_csv.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return {key: [float(row[key]) for row in rows if row.get(key) not in (None, "")] for key in (rows[0] if rows else {})}
+    return {
+        key: [float(row[key]) for row in rows if row.get(key) not in (None, "")] for key in (rows[0] if rows else {})
+    }
 
 
 def plot_training_curves(log: dict[str, list[float]], path: Path) -> Path | None:
@@ -70,8 +73,14 @@ def plot_training_curves(log: dict[str, list[float]], path: Path) -> Path | None
 
 
 def plot_misclassified(
-    images: np.ndarray, labels: np.ndarray, predictions: np.ndarray, confidences: np.ndarray, path: Path,
-    *, count: int = 48, seed: int = 0,
+    images: np.ndarray,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    confidences: np.ndarray,
+    path: Path,
+    *,
+    count: int = 48,
+    seed: int = 0,
 ) -> Path:
     """A grid of misclassified faces, captioned "true -> predicted (confidence)"."""
     wrong = np.flatnonzero(labels != predictions)
@@ -83,8 +92,9 @@ def plot_misclassified(
         axis.axis("off")
     for axis, index in zip(np.atleast_1d(axes).ravel(), chosen, strict=False):
         axis.imshow(images[index], cmap="gray", vmin=0, vmax=255)
-        axis.set_title(f"{EMOTIONS[labels[index]]}\n→ {EMOTIONS[predictions[index]]} {confidences[index]:.0%}",
-                       fontsize=7)
+        axis.set_title(
+            f"{EMOTIONS[labels[index]]}\n→ {EMOTIONS[predictions[index]]} {confidences[index]:.0%}", fontsize=7
+        )
     figure.suptitle("PrivateTest faces the model gets wrong (true → predicted)", fontsize=10)
     figure.tight_layout()
     figure.savefig(path)

@@ -31,12 +31,13 @@ class TrainConfig:
     widths: tuple[int, ...] = (32, 64, 128, 256)
     blocks_per_stage: tuple[int, ...] = (1, 1, 1)
     weights_path: str | None = None
-    epochs: int = 60
+    epochs: int = 30
     batch_size: int = 128
-    learning_rate: float = 0.05
-    warmup_epochs: int = 2
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    warmup_epochs: int = 1
     schedule: str = "cosine"
-    weight_decay: float = 5e-4
+    weight_decay: float = 0.05
     label_smoothing: float = 0.1
     class_weight: str = "none"
     dropout: float = 0.3
@@ -60,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser.add_argument("--weights-path", default=None, help="vgg16/resnet50v2: local ImageNet *_notop.h5 file")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--optimizer", choices=("adamw", "sgd"), default=defaults.optimizer,
+                        help="AdamW (decoupled weight decay) or SGD with Nesterov momentum 0.9")
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs)
     parser.add_argument("--schedule", choices=("cosine", "plateau"), default=defaults.schedule)
@@ -86,6 +89,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         weights_path=args.weights_path,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         warmup_epochs=args.warmup_epochs,
         schedule=args.schedule,
@@ -173,7 +177,10 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
     x_public, y_public = public_split.images, public_split.labels
     if config.limit:
         x_train, y_train, x_public, y_public = (
-            x_train[: config.limit], y_train[: config.limit], x_public[: config.limit], y_public[: config.limit]
+            x_train[: config.limit],
+            y_train[: config.limit],
+            x_public[: config.limit],
+            y_public[: config.limit],
         )
     x_train, x_public = prepare_faces(x_train), prepare_faces(x_public)
     one_hot_train = keras.utils.to_categorical(y_train, 7).astype("float32")
@@ -194,8 +201,9 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
     if resume and last_path.exists():
         model = keras.models.load_model(last_path)
         initial_epoch = int(state.get("epoch", 0))
-        logger.info("resuming from %s at epoch %d (best PublicTest %.4f)", last_path, initial_epoch,
-                    state.get("best", 0.0))
+        logger.info(
+            "resuming from %s at epoch %d (best PublicTest %.4f)", last_path, initial_epoch, state.get("best", 0.0)
+        )
     else:
         if resume:
             logger.warning("--resume given but %s does not exist: starting from scratch", last_path)
@@ -205,14 +213,23 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
         warmup_steps = min(steps_per_epoch * config.warmup_epochs, total_steps // 2)
         if config.schedule == "cosine":
             learning_rate = keras.optimizers.schedules.CosineDecay(
-                config.learning_rate * 0.1, max(total_steps - warmup_steps, 1), alpha=0.0,
-                warmup_target=config.learning_rate, warmup_steps=warmup_steps,
+                config.learning_rate * 0.1,
+                max(total_steps - warmup_steps, 1),
+                alpha=0.0,
+                warmup_target=config.learning_rate,
+                warmup_steps=warmup_steps,
             )
         else:
             learning_rate = config.learning_rate
-        optimizer = keras.optimizers.SGD(
-            learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None
-        )
+        if config.optimizer == "adamw":
+            optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+            optimizer.exclude_from_weight_decay(var_names=["_bn", "bias"])
+        elif config.optimizer == "sgd":
+            optimizer = keras.optimizers.SGD(
+                learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None
+            )
+        else:
+            raise ValueError(f"unknown optimizer {config.optimizer!r}")
         model.compile(
             optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -242,7 +259,10 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
 
     callbacks = [
         keras.callbacks.ModelCheckpoint(
-            best_path, monitor="val_accuracy", mode="max", save_best_only=True,
+            best_path,
+            monitor="val_accuracy",
+            mode="max",
+            save_best_only=True,
             initial_value_threshold=state.get("best"),
         ),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=resume),
@@ -260,8 +280,12 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
     )
-    summary = {"best_public_accuracy": state.get("best"), "best_epoch": state.get("best_epoch"),
-               "epochs_run": state.get("epoch"), "wall_minutes": round(state.get("wall_minutes", 0.0), 1)}
+    summary = {
+        "best_public_accuracy": state.get("best"),
+        "best_epoch": state.get("best_epoch"),
+        "epochs_run": state.get("epoch"),
+        "wall_minutes": round(state.get("wall_minutes", 0.0), 1),
+    }
     logger.info("done: %s", summary)
     if export:
         export_float32(best_path, Path(export), config)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 WEBRTC_IFRAME = "iframe[title='streamlit_webrtc.component.webrtc_streamer']"
@@ -39,7 +40,8 @@ def webrtc_button(page, name: str):
 
 
 def click_start(page) -> None:
-    webrtc_button(page, "Start").click(timeout=30_000)
+    # Generous: on the first visit the page shows the component only once the model has loaded.
+    webrtc_button(page, "Start").click(timeout=120_000)
 
 
 def click_stop(page) -> None:
@@ -58,15 +60,27 @@ def wait_for_frames(page, more_than: int, timeout_s: float) -> int | None:
     return None
 
 
-def start_stream(page, *, first_frame_timeout_s: float = 10.0, max_retries: int = 3) -> int:
-    """Click START until processed frames arrive; return how many retries (Stop, Start) it needed.
+def start_stream(
+    page,
+    *,
+    first_frame_timeout_s: float = 15.0,
+    max_retries: int = 3,
+    timings: list[float] | None = None,
+    min_frames: int = 1,
+) -> int:
+    """Click START until ``min_frames`` processed frames arrive; return how many retries (Stop, Start) it needed.
 
-    Raises ``AssertionError`` if no frame arrives after ``max_retries`` retries.
+    ``timings`` (if given) gets the seconds from the successful click to the ``min_frames``-th processed frame on
+    the page (the page refreshes its counter every second). Raises ``AssertionError`` if the frames do not arrive
+    within ``first_frame_timeout_s`` after ``max_retries`` retries.
     """
     before = frames_processed(page)
     click_start(page)
     for retry in range(max_retries + 1):
-        if wait_for_frames(page, before, first_frame_timeout_s) is not None:
+        clicked = time.monotonic()
+        if wait_for_frames(page, before + min_frames - 1, first_frame_timeout_s) is not None:
+            if timings is not None:
+                timings.append(round(time.monotonic() - clicked, 2))
             return retry
         if retry == max_retries:
             break
@@ -74,8 +88,10 @@ def start_stream(page, *, first_frame_timeout_s: float = 10.0, max_retries: int 
         stop = webrtc_button(page, "Stop")
         if stop.count():
             stop.click()
+            webrtc_button(page, "Start").wait_for()
+        before = frames_processed(page)
         click_start(page)
-    raise AssertionError(f"no processed frame after {max_retries} retries of START")
+    raise AssertionError(f"fewer than {min_frames} processed frame(s) after {max_retries} retries of START")
 
 
 def panel_mood(page) -> str | None:
@@ -86,13 +102,16 @@ def panel_mood(page) -> str | None:
     return panel.get_attribute("data-mood")
 
 
-def wait_for_mood(page, mood: str, timeout_s: float) -> bool:
+def wait_for_mood(page, mood: str | Collection[str], timeout_s: float) -> str | None:
+    """Wait until the content panel is for ``mood`` (or one of several); return that mood, ``None`` on timeout."""
+    wanted = {mood} if isinstance(mood, str) else set(mood)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if panel_mood(page) == mood:
-            return True
+        current = panel_mood(page)
+        if current in wanted:
+            return current
         page.wait_for_timeout(250)
-    return False
+    return None
 
 
 @dataclass(frozen=True)
@@ -133,5 +152,9 @@ def screenshot_full(page, path, *, width: int | None = None) -> None:
     )
     page.set_viewport_size({"width": width or size["width"], "height": max(size["height"], int(height) + 40)})
     page.wait_for_timeout(800)
+    # Streamlit greys out elements while a (fragment) rerun is in flight: wait for a moment without any.
+    deadline = time.monotonic() + 10
+    while page.locator("[data-stale='true']").count() and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
     page.screenshot(path=str(path))
     page.set_viewport_size(size)

@@ -27,7 +27,6 @@ from .app_driver import (
     panel_mood,
     screenshot_full,
     start_stream,
-    wait_for_frames,
     wait_for_mood,
 )
 from .faces import Candidate, astronaut_frame, fixture_face_frames, read_candidates
@@ -37,6 +36,8 @@ from .y4m import from_i420, to_i420, write_y4m
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 FPS = 15
+MIN_FPS = float(os.environ.get("FER_TEST_MIN_FPS", "1.0"))
+"""Processed frames per second the live page must sustain (lower it on a heavily loaded machine)."""
 MIN_CONFIDENCE = float(os.environ.get("FER_TEST_MIN_CONFIDENCE", "0.55"))
 """Faces used must be read clearly above the mood's confidence floor (0.45), so video compression cannot flip them."""
 
@@ -88,18 +89,24 @@ def test_live_stream_overlay_fps_and_mood(server, launch, tmp_path, candidates):
     last, ended = frames_processed(page), time.monotonic()
     fps = (last - first) / (ended - started)
     figures = live_figures(page)
+    _record(
+        "overlay_fps",
+        {
+            "face": face.name, "emotion": face.emotion, "confidence": round(face.confidence, 3),
+            "start_retries": retries, "fps_measured": round(fps, 2), "fps_shown": metric_text(page, "FPS"),
+            "process_ms": figures.process_ms, "process_ms_p95": figures.process_ms_p95,
+            "lag_ms": figures.lag_ms, "lag_ms_p95": figures.lag_ms_p95, "skipped_busy": figures.skipped,
+            "frames": last, "load_average_1min": os.getloadavg()[0],
+        },
+    )  # fmt: skip
     assert last > first, "processed frames keep coming back"
-    assert fps > 1.0, f"only {fps:.1f} processed frames per second"
-    assert figures.lag_ms_p95 is not None and figures.lag_ms_p95 < 1500, (
-        f"overlay lag p95 {figures.lag_ms_p95} ms: frames are queueing instead of being dropped"
+    assert fps > MIN_FPS, f"only {fps:.1f} processed frames per second"
+    # Without a queue a frame waits at most about one processing time before its own processing starts; a backlog
+    # would make the lag grow far beyond a few processing times.
+    assert figures.lag_ms_p95 is not None and figures.process_ms_p95 is not None
+    assert figures.lag_ms_p95 <= 3 * figures.process_ms_p95 + 500, (
+        f"overlay lag p95 {figures.lag_ms_p95} ms vs processing p95 {figures.process_ms_p95} ms: frames are queueing"
     )
-
-    assert wait_for_mood(page, face.emotion, timeout_s=20), (
-        f"page mood {panel_mood(page)!r}, the recognizer reads {face.emotion} ({face.confidence:.0%}) on {face.name}"
-    )
-    mood_line = page.get_by_test_id("stMarkdownContainer").filter(has_text="Mood:").first.inner_text()
-    assert face.emotion in mood_line
-    assert page.locator("div.fer-card").count() >= 1
 
     video = page.frame_locator(WEBRTC_IFRAME).locator("video").first
     shot = np.asarray(Image.open(io.BytesIO(video.screenshot())).convert("RGB"))
@@ -112,16 +119,15 @@ def test_live_stream_overlay_fps_and_mood(server, launch, tmp_path, candidates):
     page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=10_000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     screenshot_full(page, SCREENSHOTS / "live.png")
-    _record(
-        "overlay_fps_mood",
-        {
-            "face": face.name, "emotion": face.emotion, "confidence": round(face.confidence, 3),
-            "start_retries": retries, "fps_measured": round(fps, 2), "fps_shown": metric_text(page, "FPS"),
-            "process_ms": figures.process_ms, "process_ms_p95": figures.process_ms_p95,
-            "lag_ms": figures.lag_ms, "lag_ms_p95": figures.lag_ms_p95, "skipped_busy": figures.skipped,
-            "frames": frames_processed(page),
-        },
-    )  # fmt: skip
+
+    mood_reached = wait_for_mood(page, face.emotion, timeout_s=20)
+    screenshot_full(page, SCREENSHOTS / "live.png")  # again, now with the mood's content if it was reached
+    assert mood_reached, (
+        f"page mood {panel_mood(page)!r}, the recognizer reads {face.emotion} ({face.confidence:.0%}) on {face.name}"
+    )
+    mood_line = page.get_by_test_id("stMarkdownContainer").filter(has_text="Mood:").first.inner_text()
+    assert face.emotion in mood_line
+    assert page.locator("div.fer-card").count() >= 1
     click_stop(page)
 
 
@@ -130,53 +136,59 @@ def test_live_content_follows_a_change_of_expression(server, launch, tmp_path, c
     second = next((c for c in candidates if c.emotion != first.emotion), None)
     if second is None:
         pytest.fail(f"the model reads every confident test face as {first.emotion}")
-    segment = 8 * FPS  # 8 s of each face: longer than smoothing + dwell (about 4 s with the defaults)
-    clip = write_y4m(tmp_path / "two_faces.y4m", [first.frame] * segment + [second.frame] * segment, fps=FPS)
+    # 12 s of each face at 5 fps (a smaller file; the page needs few frames): far longer than smoothing + dwell
+    # (about 4 s with the defaults). Chromium loops the clip, so a slow start only delays the first switch.
+    fps, seconds = 5, 12
+    frames = [first.frame] * (fps * seconds) + [second.frame] * (fps * seconds)
+    clip = write_y4m(tmp_path / "two_faces.y4m", frames, fps=fps)
     page = launch(clip)
     open_page(page, server.url, "Live_webcam", "Live webcam")
     retries = start_stream(page)
 
-    assert wait_for_mood(page, first.emotion, timeout_s=20), f"mood {panel_mood(page)!r}, expected {first.emotion}"
-    reason_first = page.locator("div.fer-reason").first.inner_text()
-    items_first = page.locator("div.fer-card").evaluate_all("cards => cards.map(c => c.dataset.item)")
+    # Whichever face the stream shows first once it runs, the mood must settle on it and then follow the other one.
+    settled = wait_for_mood(page, {first.emotion, second.emotion}, timeout_s=60)
+    assert settled, f"mood {panel_mood(page)!r}, expected {first.emotion} or {second.emotion}"
+    other = second.emotion if settled == first.emotion else first.emotion
+    reason_before = page.locator("div.fer-reason").first.inner_text()
+    items_before = page.locator("div.fer-card").evaluate_all("cards => cards.map(c => c.dataset.item)")
     switched_at = time.monotonic()
-    assert wait_for_mood(page, second.emotion, timeout_s=20), f"mood {panel_mood(page)!r}, expected {second.emotion}"
-    reason_second = page.locator("div.fer-reason").first.inner_text()
-    items_second = page.locator("div.fer-card").evaluate_all("cards => cards.map(c => c.dataset.item)")
-    assert reason_second != reason_first
-    assert second.emotion in reason_second
+    assert wait_for_mood(page, other, timeout_s=45), f"mood {panel_mood(page)!r}, expected {other} after {settled}"
+    reason_after = page.locator("div.fer-reason").first.inner_text()
+    items_after = page.locator("div.fer-card").evaluate_all("cards => cards.map(c => c.dataset.item)")
+    assert reason_after != reason_before
+    assert other in reason_after
     _record(
         "expression_change",
         {
             "first": [first.name, first.emotion, round(first.confidence, 3)],
             "second": [second.name, second.emotion, round(second.confidence, 3)],
-            "seconds_between_moods": round(time.monotonic() - switched_at, 1), "start_retries": retries,
-            "items_first": items_first, "items_second": items_second,
+            "order": [settled, other], "seconds_between_moods": round(time.monotonic() - switched_at, 1),
+            "start_retries": retries, "items_before": items_before, "items_after": items_after,
         },
     )  # fmt: skip
     click_stop(page)
 
 
-def test_live_start_reliability(server, launch, tmp_path, candidates):
+def test_live_start_reliability(server, launch, tmp_path):
     """Start the stream many times in a row; count the starts that needed a retry (goal: none)."""
     repeats = int(os.environ.get("FER_START_REPEATS", "20"))
-    clip = write_y4m(tmp_path / "face.y4m", [candidates[0].frame] * (2 * FPS), fps=FPS)
+    clip = write_y4m(tmp_path / "face.y4m", [astronaut_frame()] * (2 * FPS), fps=FPS)
     page = launch(clip)
     open_page(page, server.url, "Live_webcam", "Live webcam")
     retries_per_start = []
-    seconds_to_first_frame = []
+    seconds_to_first_frame: list[float] = []
     for _ in range(repeats):
-        before = frames_processed(page)
-        clicked = time.monotonic()
-        retries = start_stream(page, first_frame_timeout_s=10.0, max_retries=3)
-        seconds_to_first_frame.append(round(time.monotonic() - clicked, 2))
+        # A start counts as working once 3 frames came back: one frame and then a stalled stream is a failure too.
+        retries = start_stream(
+            page, first_frame_timeout_s=20.0, max_retries=3, timings=seconds_to_first_frame, min_frames=3
+        )
         retries_per_start.append(retries)
-        assert wait_for_frames(page, before + 5, timeout_s=15) is not None, "the stream keeps delivering frames"
         click_stop(page)
     _record(
         "start_reliability",
         {
             "starts": repeats, "starts_needing_retry": sum(r > 0 for r in retries_per_start),
-            "total_retries": sum(retries_per_start), "seconds_to_first_frame": seconds_to_first_frame,
+            "total_retries": sum(retries_per_start), "seconds_to_third_frame": seconds_to_first_frame,
+            "load_average_1min": os.getloadavg()[0],
         },
     )  # fmt: skip

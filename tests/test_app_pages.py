@@ -1,0 +1,225 @@
+"""The Streamlit pages, run headless with Streamlit's AppTest (the browser tests in tests/browser/ cover the rest)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+from streamlit.testing.v1 import AppTest
+from test_model_card import write_card
+
+from fer_core.labels import EMOTIONS
+from fer_core.model_card import format_percent
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
+HOME = str(REPO / "app_pages" / "0_Home.py")
+UPLOAD = str(REPO / "app_pages" / "1_Upload_photo.py")
+LIVE = str(REPO / "app_pages" / "2_Live_webcam.py")
+MODEL = str(REPO / "app_pages" / "3_Model.py")
+TIMEOUT = 120
+
+
+def run(script: str) -> AppTest:
+    return AppTest.from_file(script, default_timeout=TIMEOUT).run()
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def upload(at: AppTest, name: str, payload: bytes, mime: str = "image/png") -> AppTest:
+    return at.file_uploader[0].set_value((name, payload, mime)).run()
+
+
+def texts(elements) -> list[str]:
+    return [element.value for element in elements]
+
+
+@pytest.fixture
+def card_path(tmp_path, monkeypatch) -> Path:
+    path = write_card(tmp_path)
+    monkeypatch.setenv("FER_MODEL_CARD", str(path))
+    return path
+
+
+@pytest.fixture
+def no_card(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("FER_MODEL_CARD", str(tmp_path / "not_there.json"))
+
+
+# --- home -----------------------------------------------------------------------------------------------------------
+def test_home_shows_the_measured_accuracy_from_the_card(card_path):
+    at = run(APP)
+    assert not at.exception and not at.error
+    card = json.loads(card_path.read_text())
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["PrivateTest accuracy"] == format_percent(card["headline"]["accuracy"])
+    assert metrics["PrivateTest macro-F1"] == format_percent(card["headline"]["macro_f1"])
+    assert any("never stored or sent anywhere" in text for text in texts(at.info)), "privacy statement"
+
+
+def test_home_says_not_evaluated_yet_without_a_card(no_card):
+    at = run(APP)
+    assert not at.exception and not at.error
+    assert not at.metric
+    assert any("not evaluated yet" in text for text in texts(at.info))
+
+
+# --- upload ---------------------------------------------------------------------------------------------------------
+def test_upload_a_real_face_shows_boxes_bars_and_content(recognizer):
+    at = upload(run(UPLOAD), "astronaut.png", png_bytes(data.astronaut()))
+    assert not at.exception and not at.error
+    expected = recognizer.analyze(data.astronaut())
+    assert len(expected) == 1
+    assert len(at.get("image")) == 1
+    assert len(at.get("progress")) == 7, "one bar per emotion for the one face"
+    headline = next(text for text in texts(at.markdown) if text.startswith("**Main face:"))
+    assert f"**Main face: {expected[0].emotion}**" in headline
+    panel = next(text for text in texts(at.markdown) if 'class="fer-panel"' in text)
+    assert f'data-mood="{expected[0].emotion}"' in panel
+
+
+def test_upload_text_disguised_as_png_gives_a_clear_error():
+    at = upload(run(UPLOAD), "holiday.png", b"this is not a picture\n" * 10)
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "holiday.png" in at.error[0].value
+    assert not at.get("progress")
+
+
+def test_upload_without_a_face_says_so():
+    at = upload(run(UPLOAD), "wall.png", png_bytes(np.full((300, 400, 3), 200, np.uint8)))
+    assert not at.exception and not at.error
+    assert any("No face found" in text for text in texts(at.info))
+
+
+def test_upload_page_still_works_after_an_error():
+    at = upload(run(UPLOAD), "broken.jpg", b"\xff\xd8\xff\xe0 truncated", "image/jpeg")
+    assert len(at.error) == 1
+    at = upload(at, "astronaut.png", png_bytes(data.astronaut()))
+    assert not at.error and not at.exception
+    assert len(at.get("progress")) == 7
+
+
+# --- model page -----------------------------------------------------------------------------------------------------
+def test_model_page_shows_the_cards_metrics_and_tables(card_path):
+    at = run(MODEL)
+    assert not at.exception and not at.error
+    card = json.loads(card_path.read_text())
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Accuracy"] == format_percent(card["headline"]["accuracy"])
+    assert metrics["Macro-F1"] == format_percent(card["headline"]["macro_f1"])
+    assert len(at.dataframe) == 2, "with/without flip TTA, and per class"
+    assert list(at.dataframe[1].value["emotion"]) == list(EMOTIONS)
+    assert len(at.get("image")) == 1, "only the report figure that exists is shown"
+
+
+def test_model_page_without_a_card(no_card):
+    at = run(MODEL)
+    assert not at.exception and not at.error
+    assert any("Not evaluated yet" in text for text in texts(at.info))
+
+
+# --- live page (the WebRTC part itself runs in the browser tests) --------------------------------------------------
+@pytest.fixture
+def webrtc_calls(monkeypatch) -> list[dict]:
+    """streamlit-webrtc needs a real server session; under AppTest record what the page passes to it instead."""
+    import streamlit_webrtc
+
+    calls: list[dict] = []
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kwargs: calls.append(kwargs))
+    return calls
+
+
+def test_live_page_renders_its_settings_and_idle_panels(webrtc_calls):
+    at = run(LIVE)
+    assert not at.exception and not at.error
+    from streamlit_webrtc import WebRtcMode
+
+    (call,) = webrtc_calls
+    assert call["mode"] == WebRtcMode.SENDRECV
+    assert call["rtc_configuration"] == {"iceServers": []}, "no STUN/TURN unless configured"
+    assert call["async_processing"] is True, "only the newest frame is processed"
+    assert call["media_stream_constraints"] == {"video": True, "audio": False}
+    assert call["video_frame_callback"] is at.session_state["live_processor"]
+    assert [slider.label for slider in at.sidebar.slider] == [
+        "Smoothing time constant (s)", "Dwell before the mood changes (s)",
+    ]  # fmt: skip
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Frames processed"] == "0"
+    assert "live_processor" in at.session_state
+
+
+def test_live_page_settings_reach_this_sessions_processor(webrtc_calls):
+    at = run(LIVE)
+    at.sidebar.slider[1].set_value(4.0).run()
+    at.sidebar.select_slider[0].set_value("Strict").run()
+    processor = at.session_state["live_processor"]
+    assert processor.tracker.config.dwell_s == 4.0
+    assert processor.detector_config.min_neighbors == 8
+
+
+def test_live_page_uses_configured_ice_servers(webrtc_calls, monkeypatch):
+    turn = [{"urls": ["turns:turn.example.org:443"], "username": "u", "credential": "p"}]
+    monkeypatch.setenv("FER_ICE_SERVERS", json.dumps(turn))
+    at = run(LIVE)
+    assert not at.exception and not at.error
+    assert webrtc_calls[0]["rtc_configuration"] == {"iceServers": turn}
+
+
+def test_live_page_reads_ice_servers_from_streamlit_secrets(webrtc_calls, monkeypatch):
+    monkeypatch.delenv("FER_ICE_SERVERS", raising=False)
+    at = AppTest.from_file(LIVE, default_timeout=TIMEOUT)
+    at.secrets["ice_servers"] = [{"urls": ["stun:stun.example.org:3478"]}]
+    at.run()
+    assert not at.exception and not at.error
+    assert webrtc_calls[0]["rtc_configuration"] == {"iceServers": [{"urls": ["stun:stun.example.org:3478"]}]}
+
+
+def test_live_page_reports_bad_ice_settings(webrtc_calls, monkeypatch):
+    monkeypatch.setenv("FER_ICE_SERVERS", "[{'urls': 'turn:x'}")
+    at = run(LIVE)
+    assert not at.exception
+    assert len(at.error) == 1 and "FER_ICE_SERVERS is not valid JSON" in at.error[0].value
+
+
+# --- a missing or corrupt model: one clear error on every page, the app keeps running ----------------------------
+@pytest.mark.parametrize("script", [APP, UPLOAD, LIVE, MODEL], ids=["home", "upload", "live", "model"])
+def test_missing_model_gives_one_clear_error_and_stops(script, monkeypatch, tmp_path, webrtc_calls):
+    missing = tmp_path / "gone.keras"
+    monkeypatch.setenv("FER_MODEL_PATH", str(missing))
+    at = run(script)
+    assert not at.exception
+    assert len(at.error) == 1
+    assert f"Emotion model not found at {missing}" in at.error[0].value
+    assert not at.file_uploader and not at.metric and not webrtc_calls, "the page stops after the error"
+
+
+def test_corrupt_model_gives_one_clear_error(monkeypatch, tmp_path):
+    corrupt = tmp_path / "fer_model.keras"
+    corrupt.write_bytes(b"PK\x03\x04 not really a keras archive")
+    monkeypatch.setenv("FER_MODEL_PATH", str(corrupt))
+    at = run(UPLOAD)
+    assert not at.exception
+    assert len(at.error) == 1 and "could not be loaded" in at.error[0].value
+    monkeypatch.delenv("FER_MODEL_PATH")
+    at = run(UPLOAD)
+    assert not at.error and len(at.file_uploader) == 1, "once the model is back, the page works (no cached failure)"
+
+
+def test_streamlit_upload_limit_matches_the_image_readers_limit():
+    import tomllib
+
+    from fer_core.image_io import ImageLimits
+
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 1024 * 1024 == ImageLimits().max_bytes
+    assert config["browser"]["gatherUsageStats"] is False

@@ -1,0 +1,91 @@
+"""Tests for fer_core.model_card: reading the card that training.evaluate writes, and its absence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fer_core.labels import EMOTIONS
+from fer_core.model_card import ModelCardError, default_card_path, format_percent, load_model_card
+
+
+def write_card(folder: Path, *, flip_tta: bool = False, with_reports: bool = True) -> Path:
+    """A card in the exact shape training.evaluate writes, with metrics computed by its own split_metrics."""
+    from training.evaluate import split_metrics
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, len(EMOTIONS), 300)
+    metrics = {}
+    for split in ("PublicTest", "PrivateTest"):
+        for flip in (False, True):
+            noisy = np.eye(len(EMOTIONS))[labels] * (0.6 if flip else 0.5) + rng.random((300, len(EMOTIONS)))
+            metrics[f"{split}{'_flip_tta' if flip else ''}"] = split_metrics(labels, noisy)
+    headline = metrics["PrivateTest_flip_tta" if flip_tta else "PrivateTest"]
+    reports = folder / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    if with_reports:
+        Image.new("RGB", (40, 30), (200, 30, 30)).save(reports / "confusion_matrix.png")
+        (reports / "training_curves.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    card = {
+        "card_version": 1, "model_file": "fer_model.keras", "architecture": "fer_resnet", "params": 1234,
+        "inference": {"flip_tta": flip_tta},
+        "headline": {"split": "PrivateTest", "flip_tta": flip_tta, "accuracy": headline["accuracy"],
+                     "macro_f1": headline["macro_f1"]},
+        "metrics": metrics,
+        "reports": {name: f"reports/{name}.png" for name in ("confusion_matrix", "training_curves", "misclassified")},
+        "evaluated_at": "2026-11-21T08:00:00+00:00",
+    }  # fmt: skip
+    path = folder / "model_card.json"
+    path.write_text(json.dumps(card))
+    return path
+
+
+def test_headline_and_tables_come_from_the_card(tmp_path):
+    card = load_model_card(write_card(tmp_path, flip_tta=True))
+    assert card is not None
+    raw = json.loads(card.path.read_text())
+    assert card.accuracy == raw["metrics"]["PrivateTest_flip_tta"]["accuracy"]
+    assert card.macro_f1 == raw["metrics"]["PrivateTest_flip_tta"]["macro_f1"]
+    assert card.flip_tta is True and card.split == "PrivateTest"
+    rows = card.summary_rows()
+    assert [(r["split"], r["flip TTA"]) for r in rows] == [
+        ("PublicTest", "no"), ("PublicTest", "yes"), ("PrivateTest", "no"), ("PrivateTest", "yes"),
+    ]  # fmt: skip
+    assert rows[2]["accuracy"] == raw["metrics"]["PrivateTest"]["accuracy"]
+    per_class = card.per_class_rows()
+    assert [r["emotion"] for r in per_class] == list(EMOTIONS)
+    assert per_class[3]["F1"] == raw["metrics"]["PrivateTest_flip_tta"]["per_class"]["happy"]["f1"]
+    assert sum(r["support"] for r in per_class) == 300
+
+
+def test_only_existing_readable_report_figures_are_offered(tmp_path):
+    card = load_model_card(write_card(tmp_path))
+    assert card is not None
+    assert card.reports() == {"confusion_matrix": tmp_path / "reports" / "confusion_matrix.png"}
+
+
+def test_missing_card_is_none_and_broken_card_is_a_clear_error(tmp_path):
+    assert load_model_card(tmp_path / "nope.json") is None
+    broken = tmp_path / "model_card.json"
+    broken.write_text("{not json")
+    with pytest.raises(ModelCardError, match=r"model_card\.json cannot be read"):
+        load_model_card(broken)
+    broken.write_text("[1, 2]")
+    with pytest.raises(ModelCardError, match="not a model card"):
+        load_model_card(broken)
+
+
+def test_default_path_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("FER_MODEL_CARD", raising=False)
+    assert default_card_path() == Path(__file__).resolve().parents[1] / "models" / "model_card.json"
+    monkeypatch.setenv("FER_MODEL_CARD", str(tmp_path / "card.json"))
+    assert default_card_path() == tmp_path / "card.json"
+
+
+def test_format_percent():
+    assert format_percent(0.61234) == "61.2%"
+    assert format_percent(None) == "n/a"
