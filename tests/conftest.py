@@ -1,7 +1,13 @@
-"""Shared fixtures: the shipped model loaded once per session, and the FER2013 fixture faces."""
+"""Shared fixtures: the shipped model loaded once per session, and the FER2013 fixture faces.
+
+pylibsrtp (aiortc's SRTP, imported by the live page through streamlit-webrtc) segfaults if it is imported after
+TensorFlow. Some test modules import Keras at collection time and AppTest runs the live page in this process, so
+pylibsrtp is imported here first (the app does the same in ``fer_core.classifier``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import cv2
@@ -9,6 +15,9 @@ import numpy as np
 import pytest
 
 from fer_core.labels import EMOTIONS
+
+with contextlib.suppress(ImportError):
+    import pylibsrtp  # noqa: F401  (before anything imports TensorFlow: see the module docstring)
 
 FER_FIXTURES = Path(__file__).parent / "fixtures" / "fer2013_tiny"
 

@@ -41,3 +41,15 @@ def test_opening_the_live_page_after_a_model_was_loaded_does_not_kill_the_server
     )  # fmt: skip
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-2000:]}"
     assert "srtp ok" in result.stdout
+
+
+def test_this_test_session_imported_pylibsrtp_before_tensorflow():
+    """AppTest runs the live page inside the pytest process: if TensorFlow came first (test modules import Keras at
+    collection), the first live-page test would segfault the whole run. tests/conftest.py imports pylibsrtp first."""
+    import sys
+
+    import tensorflow  # noqa: F401 - make sure both are loaded, in whatever order the session already has
+
+    order = list(sys.modules)
+    assert "pylibsrtp" in order, "tests/conftest.py no longer imports pylibsrtp before the test modules"
+    assert order.index("pylibsrtp") < order.index("tensorflow")

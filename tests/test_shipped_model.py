@@ -1,0 +1,53 @@
+"""The shipped model against its card: same file, README in sync, and (with FER2013 present) same accuracy."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CARD = ROOT / "models" / "model_card.json"
+MODEL = ROOT / "models" / "fer_model.keras"
+DATASET = Path(os.environ.get("FER2013_PATH", ROOT.parent / "shared" / "datasets" / "fer2013.zip"))
+
+
+@pytest.fixture(scope="module")
+def card() -> dict:
+    if not CARD.is_file():
+        pytest.fail(f"{CARD} is missing: run python -m training.evaluate (see README)")
+    return json.loads(CARD.read_text())
+
+
+def test_card_describes_the_shipped_file(card):
+    from training.data import source_fingerprint
+
+    assert card["model_file"] == MODEL.name
+    assert card["model_sha256"] == source_fingerprint(MODEL), "model changed since evaluation: re-run the evaluation"
+    assert card["classes"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert card["protocol"].startswith("trained on Training")
+    for figure in card["reports"].values():
+        assert (CARD.parent / figure).is_file(), figure
+
+
+def test_readme_shows_the_card_numbers(card):
+    from training.readme_metrics import render
+
+    readme = (ROOT / "README.md").read_text()
+    assert render(readme, card) == readme, "README is stale: run python -m training.readme_metrics"
+
+
+@pytest.mark.dataset
+@pytest.mark.skipif(not DATASET.is_file(), reason=f"full FER2013 not found at {DATASET} (set FER2013_PATH)")
+def test_private_test_accuracy_matches_card(card, tmp_path):
+    from fer_core.classifier import EmotionClassifier
+    from training.data import load_fer2013
+    from training.evaluate import predict_split, split_metrics
+
+    private = load_fer2013(DATASET, cache_dir=tmp_path)["PrivateTest"]
+    flip = card["headline"]["flip_tta"]
+    probabilities = predict_split(EmotionClassifier(MODEL), private.images, flip=flip)
+    accuracy = split_metrics(private.labels, probabilities)["accuracy"]
+    assert accuracy >= card["headline"]["accuracy"] - 0.003, (accuracy, card["headline"])
