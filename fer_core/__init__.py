@@ -26,6 +26,7 @@ from fer_core.labels import EMOTIONS, NUM_CLASSES
 from fer_core.preprocessing import INPUT_SIZE, prepare_faces
 from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
 from fer_core.results import FaceResult
+from fer_core.tracking import FaceTracker, TrackerConfig
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
@@ -39,8 +40,10 @@ __all__ = [
     "EmotionRecognizer",
     "FaceDetector",
     "FaceResult",
+    "FaceTracker",
     "ModelLoadError",
     "RecognizerConfig",
+    "TrackerConfig",
     "configure_threads",
     "default_model_path",
     "draw_results",

@@ -29,6 +29,7 @@ from fer_core.mood import MoodConfig, MoodState, MoodTracker
 from fer_core.recognizer import EmotionRecognizer
 from fer_core.results import FaceResult
 from fer_core.timeline import MoodTimeline
+from fer_core.tracking import TrackerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -156,10 +157,12 @@ class LiveProcessor:
         mood_config: MoodConfig | None = None,
         timeline_window_s: float = 60.0,
         timeline_interval_s: float = 0.25,
+        tracker_config: TrackerConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._base_recognizer = recognizer
         self._recognizer = recognizer
+        self._face_tracker = recognizer.new_tracker(tracker_config)
         self._clock = clock
         self._lock = threading.Lock()
         self._busy = threading.Lock()
@@ -181,6 +184,7 @@ class LiveProcessor:
         with self._lock:
             if config != self._recognizer.detector.config:
                 self._recognizer = self._base_recognizer.with_detector(config)
+                self._face_tracker = self._recognizer.new_tracker(self._face_tracker.config)
                 logger.info("live detector settings: %s", config)
 
     def set_mood_config(self, config: MoodConfig) -> None:
@@ -225,9 +229,9 @@ class LiveProcessor:
     def _process(self, image: np.ndarray, capture_time: float | None) -> np.ndarray:
         started = self._clock()
         with self._lock:
-            recognizer = self._recognizer
+            recognizer, face_tracker = self._recognizer, self._face_tracker
         try:
-            faces = recognizer.analyze(image, bgr=True)
+            faces = recognizer.analyze(image, bgr=True, tracker=face_tracker)
         except Exception:  # one bad frame must not end the stream
             logger.exception("live frame analysis failed")
             with self._lock:

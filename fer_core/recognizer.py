@@ -15,6 +15,7 @@ from fer_core.detector import DetectorConfig, FaceDetector
 from fer_core.image_input import as_rgb_array
 from fer_core.preprocessing import INPUT_SIZE, resize_face
 from fer_core.results import FaceResult
+from fer_core.tracking import FaceTracker, TrackerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +57,15 @@ class EmotionRecognizer:
         config = RecognizerConfig(detector, self.config.classifier, self.config.crop_margin)
         return EmotionRecognizer(config=config, classifier=self.classifier)
 
-    def analyze(self, image: Any, *, bgr: bool = False) -> list[FaceResult]:
+    def analyze(self, image: Any, *, bgr: bool = False, tracker: FaceTracker | None = None) -> list[FaceResult]:
         """One :class:`FaceResult` per face, largest first; ``[]`` when there is no face.
 
         ``image``: RGB uint8 array (``bgr=True`` for OpenCV/WebRTC frames), grayscale array, or PIL image.
+        ``tracker``: for consecutive frames of one stream, a :class:`~fer_core.tracking.FaceTracker` (made with
+        :meth:`new_tracker`) replaces most full-frame detections with a search around the last boxes.
         """
         _, gray = as_rgb_array(image, bgr=bgr)
-        boxes = self.detector.detect(gray)
+        boxes = tracker.detect(gray) if tracker is not None else self.detector.detect(gray)
         if not boxes:
             return []
         crops = np.empty((len(boxes), INPUT_SIZE, INPUT_SIZE), np.uint8)
@@ -70,6 +73,10 @@ class EmotionRecognizer:
             crops[index] = resize_face(self._crop(gray, box))
         probabilities = self.classifier.classify(crops)
         return [FaceResult.from_array(box, p) for box, p in zip(boxes, probabilities, strict=True)]
+
+    def new_tracker(self, config: TrackerConfig | None = None) -> FaceTracker:
+        """A face tracker for one video stream, using this recognizer's detector."""
+        return FaceTracker(self.detector, config)
 
     def classify_faces(self, crops: Sequence[np.ndarray] | np.ndarray, *, bgr: bool = False) -> list[FaceResult]:
         """Classify face crops that are already cut (any size, grayscale or colour); box = the whole crop."""

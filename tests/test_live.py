@@ -53,7 +53,10 @@ class ScriptedRecognizer:
         clone.detector.config = config
         return clone
 
-    def analyze(self, image, *, bgr=False):
+    def new_tracker(self, config=None):
+        return None  # no detector to track with: analyze ignores the tracker
+
+    def analyze(self, image, *, bgr=False, tracker=None):
         if self.probabilities is None:
             return []
         return [FaceResult(self.box, tuple(self.probabilities))]
@@ -142,7 +145,7 @@ class BlockingRecognizer(ScriptedRecognizer):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def analyze(self, image, *, bgr=False):
+    def analyze(self, image, *, bgr=False, tracker=None):
         self.entered.set()
         assert self.release.wait(5)
         return super().analyze(image, bgr=bgr)
@@ -166,7 +169,7 @@ def test_a_frame_arriving_while_one_is_processed_is_not_queued():
 
 def test_a_failing_frame_is_counted_and_the_stream_goes_on():
     class Broken(ScriptedRecognizer):
-        def analyze(self, image, *, bgr=False):
+        def analyze(self, image, *, bgr=False, tracker=None):
             raise ValueError("bad frame")
 
     processor = LiveProcessor(Broken(None))
