@@ -61,8 +61,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser.add_argument("--weights-path", default=None, help="vgg16/resnet50v2: local ImageNet *_notop.h5 file")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--optimizer", choices=("adamw", "sgd"), default=defaults.optimizer,
-                        help="AdamW (decoupled weight decay) or SGD with Nesterov momentum 0.9")
+    parser.add_argument(
+        "--optimizer",
+        choices=("adamw", "sgd"),
+        default=defaults.optimizer,
+        help="AdamW (decoupled weight decay) or SGD with Nesterov momentum 0.9",
+    )
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs)
     parser.add_argument("--schedule", choices=("cosine", "plateau"), default=defaults.schedule)
