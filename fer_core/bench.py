@@ -277,8 +277,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"{report['parallel_threads']} threads {report['fps_parallel']:.1f}",
         f"speed-up over the naive baseline (sum of median frame times): {report['speedup_over_baseline']:.1f}x",
         f"peak RSS: {report['peak_rss_mb']:.0f} MB",
-        "stream: consecutive frames of one video through a FaceTracker (full detection every 10th frame,",
-        "a search around the last boxes in between); the other columns treat every frame as a new photo.",
+        "stream: consecutive frames of one video through a FaceTracker (full detection every 10th frame, a",
+        "search around the last boxes in between; with no face in view, a full search every 3rd frame);",
+        "the other columns treat every frame as a new photo.",
     ]
     return "\n".join(lines)
 

@@ -36,10 +36,12 @@ class TrackerConfig:
     size_tolerance: float = 0.35
     """Search sizes from (1 - t) to (1 + t) times the last size."""
     min_neighbors: int = 3
+    empty_redetect_every: int = 3
+    """With no face in view, search the full frame only every N frames (a new face shows up N-1 frames later)."""
 
     def __post_init__(self) -> None:
-        if self.redetect_every < 1:
-            raise ValueError(f"redetect_every must be >= 1, got {self.redetect_every}")
+        if self.redetect_every < 1 or self.empty_redetect_every < 1:
+            raise ValueError("redetect_every and empty_redetect_every must be >= 1")
         if not 0 < self.size_tolerance < 1 or self.search_margin < 0 or self.roi_face_px < 24:
             raise ValueError("size_tolerance must be in (0, 1), search_margin >= 0 and roi_face_px >= 24")
 
@@ -51,18 +53,21 @@ class FaceTracker:
         self.detector = detector
         self.config = config or TrackerConfig()
         self._boxes: list[Box] = []
-        self._since_full = 0
+        self._since_full = -1  # -1: no full detection yet, so the first frame gets one
         self._lock = threading.Lock()
         self.full_detections = 0
         self.tracked_frames = 0
 
     def reset(self) -> None:
         with self._lock:
-            self._boxes, self._since_full = [], 0
+            self._boxes, self._since_full = [], -1
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         """Face boxes for this frame of the stream, largest first (same contract as ``FaceDetector.detect``)."""
         with self._lock:
+            if not self._boxes and 0 <= self._since_full < self.config.empty_redetect_every - 1:
+                self._since_full += 1
+                return []
             if self._boxes and self._since_full < self.config.redetect_every - 1:
                 followed = [self._follow(gray, box) for box in self._boxes]
                 if all(box is not None for box in followed):

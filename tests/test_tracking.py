@@ -62,6 +62,16 @@ def test_recognizer_with_tracker_gives_the_same_emotions(recognizer):
         assert [face.emotion for face in tracked] == [face.emotion for face in plain]
 
 
+def test_empty_view_is_searched_every_few_frames(detector):
+    tracker = FaceTracker(detector, TrackerConfig(empty_redetect_every=3))
+    empty, face = _gray(no_face_frame()), _gray(one_face_frame())
+    assert [tracker.detect(empty) for _ in range(6)] == [[]] * 6
+    assert tracker.full_detections == 2  # frames 1 and 4
+    # a face that appears is found at the next full search, at most two frames later
+    found_after = next(i for i in range(3) if tracker.detect(face))
+    assert found_after <= 2
+
+
 def test_bad_config():
     with pytest.raises(ValueError):
         TrackerConfig(redetect_every=0)
