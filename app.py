@@ -10,10 +10,10 @@ from __future__ import annotations
 import streamlit as st
 
 PAGES = [
-    st.Page("app_pages/0_Home.py", title="Home", icon=":material/home:", url_path="home", default=True),
-    st.Page("app_pages/1_Upload_photo.py", title="Upload photo", icon=":material/image:"),
-    st.Page("app_pages/2_Live_webcam.py", title="Live webcam", icon=":material/videocam:"),
-    st.Page("app_pages/3_Model.py", title="Model", icon=":material/analytics:"),
+    st.Page("app_pages/0_Home.py", title="Home", icon="🏠", url_path="home", default=True),
+    st.Page("app_pages/1_Upload_photo.py", title="Upload photo", icon="🖼️"),
+    st.Page("app_pages/2_Live_webcam.py", title="Live webcam", icon="🎥"),
+    st.Page("app_pages/3_Model.py", title="Model", icon="📊"),
 ]
 
 st.navigation(PAGES).run()

@@ -32,21 +32,21 @@ if card is not None:
         "model selection. Human agreement on FER2013 is about 65%. Details on the Model page."
     )
 else:
-    st.info(f"Model accuracy: not evaluated yet. {card_message}", icon=":material/info:")
+    st.info(f"Model accuracy: not evaluated yet. {card_message}", icon="ℹ️")
 
 st.subheader("Try it")
 links = st.columns(3)
 with links[0], st.container(border=True):
-    st.page_link("app_pages/1_Upload_photo.py", label="Upload a photo", icon=":material/image:")
+    st.page_link("app_pages/1_Upload_photo.py", label="Upload a photo", icon="🖼️")
     st.caption("Boxes, emotion probabilities per face and picks for the photo's mood.")
 with links[1], st.container(border=True):
-    st.page_link("app_pages/2_Live_webcam.py", label="Live webcam", icon=":material/videocam:")
+    st.page_link("app_pages/2_Live_webcam.py", label="Live webcam", icon="🎥")
     st.caption("Real-time overlay, a smoothed mood, a one-minute mood timeline and mood-adaptive content.")
 with links[2], st.container(border=True):
-    st.page_link("app_pages/3_Model.py", label="The model", icon=":material/analytics:")
+    st.page_link("app_pages/3_Model.py", label="The model", icon="📊")
     st.caption("Per-class metrics, confusion matrix, training curves and mistakes it makes.")
 
-st.info(PRIVACY_NOTE, icon=":material/lock:")
+st.info(PRIVACY_NOTE, icon="🔒")
 st.caption(
     "Limits: FER2013 faces are frontal, 48x48 grayscale and labelled by crowd workers; expect mistakes on "
     "profile views, strong lighting and subtle expressions. Emotions are read from faces only and are a guess, "

@@ -30,14 +30,14 @@ with st.spinner("Reading faces…"):
     analysis = analyze_upload(uploaded.getvalue(), uploaded.name, recognizer, limits=LIMITS)
 
 if analysis.error is not None:
-    st.error(analysis.error, icon=":material/error:")
+    st.error(analysis.error, icon="❌")
     st.stop()
 
 if not analysis.faces:
     st.info(
         "No face found in this photo. Try one where a face is turned towards the camera, well lit and not too "
         "small (at least about a tenth of the picture's height).",
-        icon=":material/search_off:",
+        icon="🔍",
     )
     st.image(analysis.image, caption=analysis.name, width=480)
     st.stop()

@@ -41,7 +41,7 @@ policy = content_policy()
 try:
     servers = ice_servers(secrets=secrets_or_none())
 except IceConfigError as error:
-    st.error(f"WebRTC is misconfigured: {error}", icon=":material/error:")
+    st.error(f"WebRTC is misconfigured: {error}", icon="❌")
     st.stop()
 
 with st.sidebar:
@@ -93,7 +93,7 @@ def live_status(processor: LiveProcessor, policy: ContentPolicy | None) -> None:
     if not stats.streaming:
         st.info(
             "Press **START** and allow the camera. Frames are analysed in memory on this machine only.",
-            icon=":material/videocam:",
+            icon="🎥",
         )
     st.markdown(describe_mood(stats.mood, processor.tracker.config.dwell_s))
     if policy is not None:

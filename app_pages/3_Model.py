@@ -13,7 +13,7 @@ recognizer = require_recognizer()
 
 card, message = model_card()
 if card is None:
-    st.info(f"Not evaluated yet. {message}", icon=":material/info:")
+    st.info(f"Not evaluated yet. {message}", icon="ℹ️")
     st.caption(f"Loaded model: {recognizer.model_path.name}")
     st.stop()
 

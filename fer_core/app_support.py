@@ -66,7 +66,7 @@ def require_recognizer() -> EmotionRecognizer:
         return _load_recognizer(str(default_model_path()), flip)
     except ModelLoadError as error:
         logger.error("model load failed: %s", error)
-        st.error(str(error), icon=":material/error:")
+        st.error(str(error), icon="❌")
         st.stop()
         raise  # unreachable: st.stop() raises
 
@@ -81,7 +81,7 @@ def content_policy(max_items: int = 3) -> ContentPolicy | None:
     try:
         return _load_policy(str(default_catalog_path()), max_items)
     except CatalogError as error:
-        st.warning(f"Content suggestions are off: {error}", icon=":material/warning:")
+        st.warning(f"Content suggestions are off: {error}", icon="⚠️")
         return None
 
 

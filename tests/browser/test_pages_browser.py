@@ -17,6 +17,8 @@ def test_home_links_to_every_page_and_the_model_page_shows_the_card(server, laun
     open_page(page, server.url, "", "Mood Lens: facial emotion, on your machine")
     card = load_model_card()
     if card is not None:
+        # the page renders incrementally: wait for the metric before reading it
+        page.get_by_test_id("stMetric").filter(has_text="PrivateTest accuracy").first.wait_for(timeout=30_000)
         assert metric_text(page, "PrivateTest accuracy") == format_percent(card.accuracy)
     else:
         page.get_by_text("not evaluated yet", exact=False).first.wait_for()
@@ -33,8 +35,11 @@ def test_home_links_to_every_page_and_the_model_page_shows_the_card(server, laun
     main.get_by_role("link", name="The model").first.click()
     page.get_by_role("heading", name="The model").first.wait_for(timeout=60_000)
     if card is not None:
+        page.get_by_test_id("stMetric").filter(has_text="Accuracy").first.wait_for(timeout=30_000)
         assert metric_text(page, "Accuracy") == format_percent(card.accuracy)
+        page.get_by_test_id("stDataFrame").nth(1).wait_for(timeout=30_000)
         assert page.get_by_test_id("stDataFrame").count() == 2
+        page.get_by_test_id("stImage").nth(len(card.reports()) - 1).wait_for(timeout=30_000)
         assert page.get_by_test_id("stImage").count() == len(card.reports())
     else:
         page.get_by_text("Not evaluated yet", exact=False).first.wait_for()
