@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from fer_core.app_support import keep_keras_session
+
+keep_keras_session()
+
 PAGES = [
     st.Page("app_pages/0_Home.py", title="Home", icon="🏠", url_path="home", default=True),
     st.Page("app_pages/1_Upload_photo.py", title="Upload photo", icon="🖼️"),

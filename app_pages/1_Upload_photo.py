@@ -10,7 +10,7 @@ from fer_core.image_io import ImageLimits
 from fer_core.upload import analyze_upload
 
 LIMITS = ImageLimits()
-FILE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp"]
+FILE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 
 setup_page("Upload a photo", "🖼️")
 st.title("Upload a photo")
@@ -18,7 +18,7 @@ recognizer = require_recognizer()
 policy = content_policy()
 
 uploaded = st.file_uploader(
-    "A photo with one or more faces (JPEG, PNG, WebP or BMP)",
+    "A photo with one or more faces (JPEG, PNG, WebP, BMP or GIF)",
     type=FILE_TYPES,
     help=f"Up to {LIMITS.max_bytes // (1024 * 1024)} MB and {LIMITS.max_pixels / 1e6:.0f} megapixels.",
 )

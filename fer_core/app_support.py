@@ -7,6 +7,7 @@ This is the only ``fer_core`` module that imports Streamlit; everything it shows
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,32 @@ APP_TITLE = "Mood Lens"
 PRIVACY_NOTE = (
     "Privacy: photos and webcam frames are processed in memory on this machine and are never stored or sent anywhere."
 )
+
+
+def keep_keras_session() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script and fragment run.
+
+    Streamlit 1.67 does this (``script_runner._clean_problem_modules``) in case a script builds Keras models; this
+    app only loads one, once, in a cached resource. The call holds the GIL for about a quarter of a second, and the
+    live page reruns two fragments a second per user, so with two webcams streaming the video threads starved and
+    WebRTC connections failed. matplotlib figures are still closed as Streamlit does. Idempotent.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if getattr(script_runner._clean_problem_modules, "_keeps_keras_session", False):
+        return
+
+    def clean_matplotlib_only() -> None:
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            try:
+                pyplot.close("all")
+            except Exception:  # as in Streamlit: never fail a rerun over figure cleanup
+                logger.debug("matplotlib cleanup failed", exc_info=True)
+
+    clean_matplotlib_only._keeps_keras_session = True  # type: ignore[attr-defined]
+    script_runner._clean_problem_modules = clean_matplotlib_only
+    logger.debug("disabled Streamlit's per-run keras.backend.clear_session()")
 
 
 def setup_page(title: str, icon: str) -> None:

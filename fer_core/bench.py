@@ -5,7 +5,9 @@ rocket photo (three faces), the coffee photo (no face). Every timing is the medi
 ``--runs`` runs after ``--warmup`` untimed runs. Also measured, in the same process: the naive baseline
 (full-resolution Haar with scaleFactor 1.1 / minNeighbors 5 and ``model.predict`` per face) and our speed-up
 over it; frames/s on one thread and on ``--parallel`` threads sharing one recognizer; the model load time
-(TensorFlow's import timed separately); the process's peak RSS.
+(TensorFlow's import timed separately); the process's peak RSS. Tracking: a camera panning and zooming over the
+one- and three-face frames for ``--clip-frames`` frames, analysed as a tracked stream and as photos, to show
+that tracking finds the same faces and gives the same emotions (:mod:`fer_core.tracking_eval`).
 
 Threads: ``--threads`` caps TensorFlow's intra- and inter-op pools and OpenCV (cv2.setNumThreads) for the whole
 process, before the model loads (TensorFlow fixes its pools once per process). The default, 1, is what a server
@@ -31,7 +33,7 @@ import numpy as np
 
 REPORT_KEYS: tuple[str, ...] = (
     "config", "tensorflow_import_s", "model_load_s", "frames", "classification_ms_per_face",
-    "fps_1_thread", "fps_parallel", "parallel_threads", "speedup_over_baseline", "peak_rss_mb",
+    "fps_1_thread", "fps_parallel", "parallel_threads", "speedup_over_baseline", "tracking", "peak_rss_mb",
 )  # fmt: skip
 """Top-level keys of the ``--json`` object."""
 
@@ -57,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=os.cpu_count() or 1,
         help="threads sharing one recognizer for the parallel frames/s (default: CPU count)",
+    )
+    parser.add_argument(
+        "--clip-frames", type=int, default=90, help="frames of the moving clip that checks tracking accuracy (90)"
     )
     parser.add_argument("--model", type=Path, default=None, help="a .keras model (default: the shipped one)")
     parser.add_argument("--flip-tta", action="store_true", help="bench with mirror-image averaging on")
@@ -151,6 +156,7 @@ def run_bench(
     parallel: int | None = None,
     model_path: str | os.PathLike[str] | None = None,
     flip_tta: bool = False,
+    clip_frames: int = 90,
 ) -> dict[str, Any]:
     """Run every measurement; return the report (see :data:`REPORT_KEYS`)."""
     if runs < 1 or warmup < 0 or threads < 0:
@@ -175,6 +181,8 @@ def run_bench(
     from fer_core.preprocessing import resize_face, to_gray
     from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
     from fer_core.results import FaceResult
+    from fer_core.sample_frames import one_face_frame, three_face_frame
+    from fer_core.tracking_eval import CameraMotion, compare_tracking
 
     if threads:
         configure_threads(threads, threads)
@@ -241,6 +249,11 @@ def run_bench(
     report["fps_parallel"] = round(_fps(recognizer, frame_list, runs, parallel), 2)
     report["parallel_threads"] = parallel
     report["speedup_over_baseline"] = round(baseline_total / ours_total, 2)
+    motion = CameraMotion(frames=clip_frames)
+    report["tracking"] = {
+        sample.name: compare_tracking(recognizer, sample, motion=motion)
+        for sample in (one_face_frame(), three_face_frame())
+    }
     report["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     return report
 
@@ -276,6 +289,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"frames/s (analyze + draw, cycling the frames): 1 thread {report['fps_1_thread']:.1f}; "
         f"{report['parallel_threads']} threads {report['fps_parallel']:.1f}",
         f"speed-up over the naive baseline (sum of median frame times): {report['speedup_over_baseline']:.1f}x",
+        *_tracking_lines(report["tracking"]),
         f"peak RSS: {report['peak_rss_mb']:.0f} MB",
         "stream: consecutive frames of one video through a FaceTracker (full detection every 10th frame, a",
         "search around the last boxes in between; with no face in view, a full search every 3rd frame);",
@@ -284,11 +298,25 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _tracking_lines(tracking: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["tracking on a panning, zooming clip (faces found, emotion agreement, ms median / mean):"]
+    for name, row in tracking.items():
+        agreement = row["emotion_agreement"]
+        lines.append(
+            f"  {name:<12} {row['frames']} frames: photo path {row['recall_full']:.0%} of faces in "
+            f"{row['full_ms']['median']:.1f} / {row['full_ms']['mean']:.1f} ms; tracked {row['recall_tracked']:.0%} "
+            f"in {row['tracked_ms']['median']:.1f} / {row['tracked_ms']['mean']:.1f} ms; same emotion on "
+            f"{'n/a' if agreement is None else f'{agreement:.0%}'} of faces both found"
+        )
+    return lines
+
+
 def run_command(args: argparse.Namespace, out: TextIO) -> int:
     """The ``bench`` subcommand of :mod:`fer_core.cli`."""
     report = run_bench(
         size=args.size, runs=args.runs, warmup=args.warmup, baseline_runs=args.baseline_runs, threads=args.threads,
         parallel=args.parallel, model_path=args.model, flip_tta=args.flip_tta,
+        clip_frames=args.clip_frames,
     )  # fmt: skip
     out.write((json.dumps(report, indent=2) if args.json else format_report(report)) + "\n")
     return 0

@@ -8,10 +8,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-if [ ! -x /usr/lib/chromium/chromium ] && [ "${FER_SKIP_CHROMIUM_INSTALL:-0}" != 1 ]; then
+if { [ ! -x /usr/lib/chromium/chromium ] || ! command -v strace >/dev/null; } && [ "${FER_SKIP_CHROMIUM_INSTALL:-0}" != 1 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver strace
 fi
 mkdir -p artifacts
 # pytest exits 5 when it collects no tests: with `set -e` that fails this script, as it should.

@@ -19,7 +19,21 @@ REPO = Path(__file__).resolve().parent.parent
 def report() -> dict:
     # A fresh interpreter: TensorFlow's import is timed and its thread pools are set before it starts.
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, "-m", "fer_core", "bench", "--runs", "2", "--warmup", "1", "--json", "--parallel", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "fer_core",
+        "bench",
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--json",
+        "--parallel",
+        "2",
+        "--clip-frames",
+        "12",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
@@ -54,6 +68,8 @@ def test_bench_reports_every_key_with_positive_numbers(report):
     assert report["config"]["runs"] == 2 and report["config"]["threads"] == 1
     assert report["config"]["tensorflow_already_imported"] is False
     assert report["parallel_threads"] == 2
+    assert set(report["tracking"]) == {"one_face", "three_faces"}
+    assert all(row["frames"] == 12 for row in report["tracking"].values())
 
 
 @pytest.mark.slow
@@ -66,7 +82,17 @@ def test_bench_frames_hold_one_three_and_no_face(report):
 @pytest.mark.slow
 def test_human_report_names_every_frame_and_number(report):
     text = format_report(report)
-    for name in ("one_face", "three_faces", "no_face", "batch 1", "batch 8", "frames/s", "peak RSS", "speed-up"):
+    for name in (
+        "one_face",
+        "three_faces",
+        "no_face",
+        "batch 1",
+        "batch 8",
+        "frames/s",
+        "peak RSS",
+        "speed-up",
+        "tracking",
+    ):
         assert name in text
     assert f"{report['fps_1_thread']:.1f}" in text
 
