@@ -35,7 +35,7 @@ from .y4m import from_i420, to_i420, write_y4m
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-FPS = 15
+FPS = int(os.environ.get("FER_TEST_CLIP_FPS", "30"))
 MIN_FPS = float(os.environ.get("FER_TEST_MIN_FPS", "1.0"))
 """Processed frames per second the live page must sustain (lower it on a heavily loaded machine)."""
 MIN_CONFIDENCE = float(os.environ.get("FER_TEST_MIN_CONFIDENCE", "0.55"))
