@@ -49,6 +49,7 @@ def keep_keras_session() -> None:
                 logger.debug("matplotlib cleanup failed", exc_info=True)
 
     clean_matplotlib_only._keeps_keras_session = True  # type: ignore[attr-defined]
+    clean_matplotlib_only.streamlit_original = script_runner._clean_problem_modules  # type: ignore[attr-defined]
     script_runner._clean_problem_modules = clean_matplotlib_only
     logger.debug("disabled Streamlit's per-run keras.backend.clear_session()")
 

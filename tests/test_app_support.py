@@ -22,7 +22,9 @@ def test_keras_session_survives_streamlit_cleanup_but_figures_are_still_closed(m
 
     cleared = []
     monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: cleared.append(True))
-    monkeypatch.setattr(script_runner, "_clean_problem_modules", script_runner._clean_problem_modules)
+    # Start from Streamlit's own cleanup even if an earlier test in this process already ran the app.
+    current = script_runner._clean_problem_modules
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", getattr(current, "streamlit_original", current))
     script_runner._clean_problem_modules()
     assert cleared, "Streamlit's own cleanup should call keras.backend.clear_session (else this test is moot)"
 
