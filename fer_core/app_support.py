@@ -37,8 +37,8 @@ def keep_keras_session() -> None:
     """
     from streamlit.runtime.scriptrunner import script_runner
 
-    if getattr(script_runner._clean_problem_modules, "_keeps_keras_session", False):
-        return
+    if hasattr(script_runner._clean_problem_modules, "streamlit_original"):
+        return  # already replaced
 
     def clean_matplotlib_only() -> None:
         pyplot = sys.modules.get("matplotlib.pyplot")
@@ -48,7 +48,6 @@ def keep_keras_session() -> None:
             except Exception:  # as in Streamlit: never fail a rerun over figure cleanup
                 logger.debug("matplotlib cleanup failed", exc_info=True)
 
-    clean_matplotlib_only._keeps_keras_session = True  # type: ignore[attr-defined]
     clean_matplotlib_only.streamlit_original = script_runner._clean_problem_modules  # type: ignore[attr-defined]
     script_runner._clean_problem_modules = clean_matplotlib_only
     logger.debug("disabled Streamlit's per-run keras.backend.clear_session()")

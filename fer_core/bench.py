@@ -27,9 +27,14 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
+
+from fer_core.timing import summarize_ms
+
+if TYPE_CHECKING:
+    from fer_core.sample_frames import SampleFrame
 
 REPORT_KEYS: tuple[str, ...] = (
     "config", "tensorflow_import_s", "model_load_s", "frames", "classification_ms_per_face",
@@ -78,15 +83,6 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _stats(seconds: list[float]) -> dict[str, float]:
-    values = np.asarray(seconds) * 1000.0
-    return {
-        "median": round(float(np.median(values)), 3),
-        "p95": round(float(np.percentile(values, 95)), 3),
-        "mean": round(float(np.mean(values)), 3),
-    }
-
-
 def _time(call: Callable[[], Any], runs: int, warmup: int) -> list[float]:
     for _ in range(warmup):
         call()
@@ -102,17 +98,16 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kilobytes on Linux
 
 
-def _frames(size: tuple[int, int]) -> dict[str, np.ndarray]:
+def _frames(samples: list[SampleFrame], size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The sample frames' images, resized to ``size``."""
     import cv2
 
-    from fer_core.sample_frames import sample_frames
-
     frames = {}
-    for frame in sample_frames():
-        image = frame.image
+    for sample in samples:
+        image = sample.image
         if image.shape[1::-1] != size:
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        frames[frame.name] = image
+        frames[sample.name] = image
     return frames
 
 
@@ -181,7 +176,7 @@ def run_bench(
     from fer_core.preprocessing import resize_face, to_gray
     from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
     from fer_core.results import FaceResult
-    from fer_core.sample_frames import one_face_frame, three_face_frame
+    from fer_core.sample_frames import sample_frames
     from fer_core.tracking_eval import CameraMotion, compare_tracking
 
     if threads:
@@ -189,7 +184,8 @@ def run_bench(
         cv2.setNumThreads(threads)
     recognizer = EmotionRecognizer(model_path, RecognizerConfig(classifier=ClassifierConfig(flip_tta=flip_tta)))
     classifier = recognizer.classifier
-    frames = _frames(size)
+    samples = sample_frames()
+    frames = _frames(samples, size)
 
     report: dict[str, Any] = {
         "config": {
@@ -230,19 +226,19 @@ def run_bench(
         baseline_total += statistics.median(slow)
         report["frames"][name] = {
             "faces_detected": len(boxes),
-            "detection_ms": _stats(detection),
-            "end_to_end_ms": _stats(ours),
-            "stream_end_to_end_ms": _stats(streamed),
+            "detection_ms": summarize_ms(detection),
+            "end_to_end_ms": summarize_ms(ours),
+            "stream_end_to_end_ms": summarize_ms(streamed),
             "baseline_faces_detected": len(naive.detect(gray)),
-            "baseline_end_to_end_ms": _stats(slow),
+            "baseline_end_to_end_ms": summarize_ms(slow),
             "speedup": round(statistics.median(slow) / statistics.median(ours), 2),
         }
     if not crops:
         raise RuntimeError("the detector found no face in the sample frames; cannot time classification")
     batch8 = [crops[i % len(crops)] for i in range(8)]
     report["classification_ms_per_face"] = {
-        "batch_1": _stats(_time(lambda: classifier.classify(crops[:1]), runs, warmup)),
-        "batch_8": _stats([s / 8 for s in _time(lambda: classifier.classify(batch8), runs, warmup)]),
+        "batch_1": summarize_ms(_time(lambda: classifier.classify(crops[:1]), runs, warmup)),
+        "batch_8": summarize_ms([s / 8 for s in _time(lambda: classifier.classify(batch8), runs, warmup)]),
     }
     frame_list = list(frames.values())
     report["fps_1_thread"] = round(_fps(recognizer, frame_list, runs, 1), 2)
@@ -250,9 +246,8 @@ def run_bench(
     report["parallel_threads"] = parallel
     report["speedup_over_baseline"] = round(baseline_total / ours_total, 2)
     motion = CameraMotion(frames=clip_frames)
-    report["tracking"] = {
-        sample.name: compare_tracking(recognizer, sample, motion=motion)
-        for sample in (one_face_frame(), three_face_frame())
+    report["tracking"] = {  # on the samples at their own 640x480: the clip needs their true face boxes
+        sample.name: compare_tracking(recognizer, sample, motion=motion) for sample in samples if sample.faces
     }
     report["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     return report

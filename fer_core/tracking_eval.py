@@ -10,7 +10,6 @@ detection on the faces both found, plus the time per frame of each path.
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 from fer_core.recognizer import EmotionRecognizer
 from fer_core.results import FaceResult
 from fer_core.sample_frames import Box, SampleFrame, box_iou
+from fer_core.timing import summarize_ms
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,6 @@ def _match(truth: Box, results: list[FaceResult], iou_threshold: float) -> FaceR
     return best if best is not None and box_iou(truth, best.box) >= iou_threshold else None
 
 
-def _ms(seconds: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(seconds) * 1000, 2), "mean": round(statistics.fmean(seconds) * 1000, 2)}
-
-
 def compare_tracking(
     recognizer: EmotionRecognizer,
     frame: SampleFrame,
@@ -103,6 +99,6 @@ def compare_tracking(
         "recall_full": round(found_full / truths, 4),
         "recall_tracked": round(found_tracked / truths, 4),
         "emotion_agreement": round(same / both, 4) if both else None,
-        "full_ms": _ms(full_times),
-        "tracked_ms": _ms(tracked_times),
+        "full_ms": summarize_ms(full_times),
+        "tracked_ms": summarize_ms(tracked_times),
     }
