@@ -62,6 +62,12 @@ if reports:
 else:
     st.caption("No report figures found under models/reports/.")
 
+recipe = card.recipe()
+if recipe:
+    st.subheader("How it was trained")
+    st.caption("From random weights, on this project's code, on CPU; each later command starts from the one before.")
+    st.code("\n".join(recipe), language="bash")
+
 facts = [f"{key.replace('_', ' ')}: {value}" for key, value in details.items() if key != "params"]
 if facts:
     st.caption(" · ".join(facts))

@@ -99,16 +99,10 @@ def _peak_rss_mb() -> float:
 
 
 def _frames(samples: list[SampleFrame], size: tuple[int, int]) -> dict[str, np.ndarray]:
-    """The sample frames' images, resized to ``size``."""
-    import cv2
+    """The sample frames' images, letterboxed to ``size`` (never stretched, so faces keep their shape)."""
+    from fer_core.sample_frames import letterboxed
 
-    frames = {}
-    for sample in samples:
-        image = sample.image
-        if image.shape[1::-1] != size:
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        frames[sample.name] = image
-    return frames
+    return {sample.name: letterboxed(sample, size).image for sample in samples}
 
 
 def _fps(recognizer, frames: list[np.ndarray], count: int, workers: int) -> float:

@@ -127,10 +127,25 @@ class ModelCard:
                 )
         return found
 
+    def recipe(self) -> list[str]:
+        """The training commands that made the model, in order (empty when the card does not say)."""
+        return training_recipe(self.data)
+
     def details(self) -> dict[str, Any]:
         """Short facts for a caption: architecture, parameters, evaluated_at, training epochs logged."""
         keys = ("architecture", "params", "model_file", "evaluated_at", "training_epochs_logged", "protocol")
         return {key: self.data[key] for key in keys if key in self.data}
+
+
+def training_recipe(card: Mapping[str, Any]) -> list[str]:
+    """The training commands recorded in card data, earliest first: ``training.recipe``, else its ``command``."""
+    training = card.get("training")
+    if not isinstance(training, Mapping):
+        return []
+    recipe = training.get("recipe")
+    if not isinstance(recipe, list):
+        recipe = [training.get("command")]
+    return [command for command in recipe if isinstance(command, str) and command]
 
 
 def _readable_image(path: Path) -> bool:

@@ -43,6 +43,29 @@ def _scale_box(box: Box, scale: float, dx: int = 0, dy: int = 0) -> Box:
     return (round(x * scale) + dx, round(y * scale) + dy, round(w * scale), round(h * scale))
 
 
+def letterboxed(frame: SampleFrame, size: tuple[int, int], fill: int = 128) -> SampleFrame:
+    """``frame`` scaled to fit ``size`` (width, height) without distortion, centred on a grey canvas.
+
+    Stretching would squash the faces (a stretched astronaut is not detected at 1280x720); the face boxes are
+    scaled and moved with the image.
+    """
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ValueError(f"frame size must be positive, got {width}x{height}")
+    source_height, source_width = frame.image.shape[:2]
+    if (source_width, source_height) == (width, height):
+        return frame
+    scale = min(width / source_width, height / source_height)
+    new_width, new_height = max(1, round(source_width * scale)), max(1, round(source_height * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    image = cv2.resize(frame.image, (new_width, new_height), interpolation=interpolation)
+    canvas = np.full((height, width, *frame.image.shape[2:]), fill, frame.image.dtype)
+    left, top = (width - new_width) // 2, (height - new_height) // 2
+    canvas[top : top + new_height, left : left + new_width] = image
+    faces = tuple(_scale_box(box, scale, dx=left, dy=top) for box in frame.faces)
+    return SampleFrame(frame.name, canvas, faces)
+
+
 def one_face_frame() -> SampleFrame:
     """The astronaut photo scaled to 480x480 and centred on a 640x480 grey canvas: one face."""
     width, height = FRAME_SIZE

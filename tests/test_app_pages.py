@@ -120,6 +120,7 @@ def test_model_page_shows_the_cards_metrics_and_tables(card_path):
     assert len(at.dataframe) == 2, "with/without flip TTA, and per class"
     assert list(at.dataframe[1].value["emotion"]) == list(EMOTIONS)
     assert len(at.get("image")) == 1, "only the report figure that exists is shown"
+    assert [block.value for block in at.code] == ["\n".join(card["training"]["recipe"])]
 
 
 def test_model_page_without_a_card(no_card):

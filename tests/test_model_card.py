@@ -10,7 +10,16 @@ import pytest
 from PIL import Image
 
 from fer_core.labels import EMOTIONS
-from fer_core.model_card import ModelCardError, default_card_path, format_percent, load_model_card
+from fer_core.model_card import (
+    ModelCardError,
+    default_card_path,
+    format_percent,
+    load_model_card,
+    training_recipe,
+)
+
+STAGE_ONE = "python -m training.train --run-dir runs/a --epochs 64"
+STAGE_TWO = "python -m training.train --run-dir runs/b --init-from runs/a/last.keras --epochs 72"
 
 
 def write_card(folder: Path, *, flip_tta: bool = False, with_reports: bool = True) -> Path:
@@ -38,6 +47,8 @@ def write_card(folder: Path, *, flip_tta: bool = False, with_reports: bool = Tru
         "metrics": metrics,
         "reports": {name: f"reports/{name}.png" for name in ("confusion_matrix", "training_curves", "misclassified")},
         "evaluated_at": "2026-11-21T08:00:00+00:00",
+        "evaluation_command": "python -m training.evaluate --flip-tta",
+        "training": {"command": STAGE_TWO, "recipe": [STAGE_ONE, STAGE_TWO]},
     }  # fmt: skip
     path = folder / "model_card.json"
     path.write_text(json.dumps(card))
@@ -89,3 +100,12 @@ def test_default_path_follows_the_environment(monkeypatch, tmp_path):
 def test_format_percent():
     assert format_percent(0.61234) == "61.2%"
     assert format_percent(None) == "n/a"
+
+
+def test_recipe_lists_the_training_commands_in_order(tmp_path):
+    card = load_model_card(write_card(tmp_path))
+    assert card is not None and card.recipe() == [STAGE_ONE, STAGE_TWO]
+    # cards from before warm starts hold one command; cards without training data hold none
+    assert training_recipe({"training": {"command": STAGE_ONE}}) == [STAGE_ONE]
+    assert training_recipe({"training": {"recipe": [STAGE_ONE, None, ""]}}) == [STAGE_ONE]
+    assert training_recipe({}) == [] and training_recipe({"training": "junk"}) == []

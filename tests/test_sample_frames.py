@@ -9,6 +9,7 @@ from fer_core.sample_frames import (
     FRAME_SIZE,
     astronaut_head,
     box_iou,
+    letterboxed,
     no_face_frame,
     one_face_frame,
     paste,
@@ -64,3 +65,25 @@ def test_box_iou():
     assert box_iou((0, 0, 10, 10), (10, 0, 10, 10)) == 0.0
     assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
     assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (480, 640), (320, 240)])
+def test_letterboxed_frames_keep_the_face_shape_and_are_still_detected(size):
+    import cv2
+
+    from fer_core.detector import FaceDetector
+
+    frame = letterboxed(one_face_frame(), size)
+    assert frame.image.shape == (size[1], size[0], 3)
+    ((x, y, w, h),) = frame.faces
+    assert abs(w - h) <= 1 and x >= 0 and y >= 0 and x + w <= size[0] and y + h <= size[1]
+    gray = cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY)
+    found = FaceDetector().detect(gray)
+    assert len(found) == 1 and box_iou(found[0], frame.faces[0]) > 0.5
+
+
+def test_letterboxed_same_size_is_unchanged_and_bad_size_refused():
+    frame = three_face_frame()
+    assert letterboxed(frame, FRAME_SIZE) is frame
+    with pytest.raises(ValueError, match="positive"):
+        letterboxed(frame, (0, 480))

@@ -119,3 +119,48 @@ def test_class_weights():
     assert abs((balanced[0] * 90 + balanced[1] * 10) / 100 - 1) < 1e-9
     with pytest.raises(ValueError):
         class_weights(labels, "bogus")
+
+
+def test_init_from_copies_weights_and_refuses_another_architecture(trained_run, tmp_path):
+    import keras
+
+    from training.train import build_model, initialise_from
+
+    config, run_dir, _ = trained_run
+    source = keras.models.load_model(run_dir / "best.keras", compile=False)
+    model = build_model(config)
+    assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), source.get_weights(), strict=True))
+    initialise_from(model, run_dir / "best.keras")
+    for copied, original in zip(model.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(copied, original)
+    wider = build_model(TrainConfig(widths=(8, 8, 16, 32)))
+    with pytest.raises(ValueError, match="architecture"):
+        initialise_from(wider, run_dir / "best.keras")
+    with pytest.raises(ValueError, match="no such model file"):
+        initialise_from(model, tmp_path / "missing.keras")
+
+
+def test_warm_started_stage_gives_the_card_the_whole_recipe_and_curve(trained_run, tmp_path):
+    from training.evaluate import evaluate
+
+    config, run_dir, _ = trained_run
+    first_epochs = len((run_dir / "log.csv").read_text().strip().splitlines()) - 1
+    stage_two = tmp_path / "stage2"
+    second = TrainConfig(
+        **{**config.__dict__, "run_dir": str(stage_two), "init_from": str(run_dir / "last.keras"), "epochs": 1}
+    )
+    train(second, export=str(stage_two / "exported.keras"))
+    card = evaluate(
+        stage_two / "exported.keras",
+        FIXTURES,
+        run_dir=stage_two,
+        card_path=tmp_path / "card.json",
+        reports_dir=tmp_path / "reports",
+        cache_dir=tmp_path / "cache",
+    )
+    training = card["training"]
+    assert [stage["run_dir"] for stage in training["stages"]] == [str(run_dir), str(stage_two)]
+    assert training["stages"][1]["init_from"] == str(run_dir / "last.keras")
+    assert training["recipe"] == [json.loads((d / "config.json").read_text())["command"] for d in (run_dir, stage_two)]
+    assert card["training_epochs_logged"] == first_epochs + 1
+    assert (tmp_path / card["reports"]["training_curves"]).read_bytes()[:4] == b"\x89PNG"

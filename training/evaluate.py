@@ -84,6 +84,7 @@ def evaluate(
     from fer_core.preprocessing import INPUT_SIZE, PREPROCESSING_DESCRIPTION
     from training import reports
     from training.data import load_fer2013, source_fingerprint
+    from training.stages import combined_log, training_stages
 
     classifier = EmotionClassifier(model_path)
     splits = load_fer2013(data, **({"cache_dir": cache_dir} if cache_dir else {}))
@@ -120,15 +121,16 @@ def evaluate(
     training_config: dict[str, Any] = {}
     log: dict[str, list[float]] = {}
     if run_dir is not None:
-        config_file = run_dir / "config.json"
-        training_config = json.loads(config_file.read_text()) if config_file.is_file() else {}
-        log = reports.read_training_log(run_dir / "log.csv")
-        curves = reports.plot_training_curves(log, reports_dir / "training_curves.png")
+        stages = training_stages(run_dir)
+        training_config = dict(stages[-1].config)
+        training_config["run_state"] = stages[-1].summary()["run_state"]
+        if len(stages) > 1:
+            training_config["stages"] = [stage.summary() for stage in stages]
+        training_config["recipe"] = [stage.summary()["command"] for stage in stages]
+        log, stage_starts = combined_log(stages)
+        curves = reports.plot_training_curves(log, reports_dir / "training_curves.png", stage_starts=stage_starts)
         if curves is not None:
             figures["training_curves"] = curves
-        state_file = run_dir / "state.json"
-        if state_file.is_file():
-            training_config["run_state"] = json.loads(state_file.read_text())
 
     card = {
         "card_version": CARD_VERSION,

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from fer_core.model_card import training_recipe
+
 START, END = "<!-- metrics:start -->", "<!-- metrics:end -->"
 
 
@@ -30,6 +32,16 @@ def metrics_block(card: dict) -> str:
             f"| {split}{' (selection)' if split == 'PublicTest' else ' (reported)'} | {plain['accuracy']:.2%} | "
             f"{plain['macro_f1']:.2%} | {flipped['accuracy']:.2%} | {flipped['macro_f1']:.2%} |"
         )
+    recipe = training_recipe(card)
+    if recipe:
+        lines += [
+            "",
+            "Trained from random weights with these commands (recorded in the model card):",
+            "",
+            "```bash",
+            *recipe,
+            "```",
+        ]
     headline = card["headline"]
     lines += [
         "",

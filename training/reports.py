@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -48,8 +49,8 @@ def read_training_log(log_csv: Path) -> dict[str, list[float]]:
     }
 
 
-def plot_training_curves(log: dict[str, list[float]], path: Path) -> Path | None:
-    """Accuracy and loss per epoch, Training vs PublicTest."""
+def plot_training_curves(log: dict[str, list[float]], path: Path, stage_starts: Sequence[int] = ()) -> Path | None:
+    """Accuracy and loss per epoch, Training vs PublicTest; a dotted line where a warm-started stage begins."""
     if not log.get("accuracy"):
         return None
     epochs = np.arange(1, len(log["accuracy"]) + 1)
@@ -65,6 +66,11 @@ def plot_training_curves(log: dict[str, list[float]], path: Path) -> Path | None
     right.set_xlabel("epoch")
     right.set_ylabel("loss (label-smoothed cross-entropy)")
     right.grid(alpha=0.3)
+    for axis in (left, right):
+        for start in stage_starts:
+            axis.axvline(start + 0.5, color="grey", linestyle=":", linewidth=1)
+    if stage_starts:
+        left.set_title("dotted: a new stage starts from the previous one", fontsize=8)
     right.legend()
     figure.tight_layout()
     figure.savefig(path)

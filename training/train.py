@@ -31,6 +31,8 @@ class TrainConfig:
     widths: tuple[int, ...] = (32, 64, 128, 256)
     blocks_per_stage: tuple[int, ...] = (1, 1, 1)
     weights_path: str | None = None
+    init_from: str | None = None
+    """Warm start: a .keras model of the same architecture whose weights replace the random initialisation."""
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "adamw"
@@ -59,6 +61,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser.add_argument("--widths", default=",".join(map(str, defaults.widths)), help="resnet: stem,stage1,...")
     parser.add_argument("--blocks", default=",".join(map(str, defaults.blocks_per_stage)), help="resnet blocks/stage")
     parser.add_argument("--weights-path", default=None, help="vgg16/resnet50v2: local ImageNet *_notop.h5 file")
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="warm start from this .keras model's weights (same architecture), e.g. a second cosine cycle",
+    )
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument(
@@ -91,6 +98,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         widths=tuple(int(v) for v in args.widths.split(",")),
         blocks_per_stage=tuple(int(v) for v in args.blocks.split(",")),
         weights_path=args.weights_path,
+        init_from=args.init_from,
         epochs=args.epochs,
         batch_size=args.batch_size,
         optimizer=args.optimizer,
@@ -134,6 +142,20 @@ def build_model(config: TrainConfig):
     if config.architecture == "resnet":
         return build_residual_cnn(CNNConfig(config.widths, config.blocks_per_stage, dropout=config.dropout))
     return build_transfer_model(config.architecture, weights_path=config.weights_path, dropout=config.dropout)
+
+
+def initialise_from(model, source: Path) -> None:
+    """Copy the weights of the saved model ``source`` into ``model``; ValueError when they do not fit."""
+    import keras
+
+    if not source.is_file():
+        raise ValueError(f"--init-from: no such model file: {source}")
+    weights = keras.models.load_model(source, compile=False).get_weights()
+    expected = [tuple(w.shape) for w in model.get_weights()]
+    if [tuple(w.shape) for w in weights] != expected:
+        raise ValueError(f"--init-from: {source} does not have the architecture of this run ({model.name})")
+    model.set_weights(weights)
+    logger.info("initialised from %s", source)
 
 
 def export_float32(checkpoint: Path, destination: Path, config: TrainConfig) -> Path:
@@ -213,6 +235,8 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
             logger.warning("--resume given but %s does not exist: starting from scratch", last_path)
         state, initial_epoch = {}, 0
         model = build_model(config)
+        if config.init_from:
+            initialise_from(model, Path(config.init_from))
         total_steps = steps_per_epoch * config.epochs
         warmup_steps = min(steps_per_epoch * config.warmup_epochs, total_steps // 2)
         if config.schedule == "cosine":

@@ -1,0 +1,29 @@
+"""training.readme_metrics: the README's numbers and training commands are copied from the model card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.test_model_card import STAGE_ONE, STAGE_TWO, write_card
+from training.readme_metrics import END, START, main, render
+
+
+def test_render_copies_numbers_and_recipe_and_check_spots_a_stale_readme(tmp_path):
+    card_path = write_card(tmp_path, flip_tta=True)
+    card = json.loads(card_path.read_text())
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{START}\nold numbers\n{END}\n\nmore text\n")
+    assert main(["--card", str(card_path), "--readme", str(readme), "--check"]) == 1
+    assert main(["--card", str(card_path), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert main(["--card", str(card_path), "--readme", str(readme), "--check"]) == 0
+    assert text.startswith("# Title\n\n") and text.endswith("\n\nmore text\n") and "old numbers" not in text
+    assert f"```bash\n{STAGE_ONE}\n{STAGE_TWO}\n```" in text
+    assert f"**{card['headline']['accuracy']:.2%} PrivateTest accuracy" in text
+
+
+def test_readme_without_markers_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="metrics:start"):
+        render("no markers here", json.loads(write_card(tmp_path).read_text()))
