@@ -237,6 +237,13 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
         model = build_model(config)
         if config.init_from:
             initialise_from(model, Path(config.init_from))
+            if config.schedule == "cosine" and config.patience < config.epochs:
+                logger.warning(
+                    "a warm-started cosine cycle scores below its starting point until the learning rate falls: "
+                    "--patience %d may stop it early (pass --patience %d to run it through)",
+                    config.patience,
+                    config.epochs,
+                )
         total_steps = steps_per_epoch * config.epochs
         warmup_steps = min(steps_per_epoch * config.warmup_epochs, total_steps // 2)
         if config.schedule == "cosine":

@@ -108,6 +108,19 @@ class Observed:
         return self.own_faces >= 2 and (not moods or self.own_mood >= 2)
 
 
+def _shows(faces_metric: str, stream: Stream) -> bool:
+    """Whether a page's Faces metric is ``stream``'s: one face, or several for the multi-face clip.
+
+    A, one face, and B, several, never overlap this way. B's exact count is not required: the smallest of its
+    heads is near the detector's limit, and when the machine is busy the WebRTC encoder lowers the video quality
+    until that head is sometimes lost (seen once, with a training run holding both cores).
+    """
+    if not faces_metric.isdigit():
+        return False
+    shown = int(faces_metric)
+    return shown == 1 if stream.faces == 1 else shown >= 2
+
+
 def _keep_streaming(page) -> int:
     """Restart a stream that ended (START shown again); return the retries it took (0 if it was running)."""
     if webrtc_button(page, "Stop").count() == 0 and webrtc_button(page, "Start").count() == 1:
@@ -134,8 +147,8 @@ def test_two_webcams_and_an_upload_at_once_each_see_only_their_own(server, launc
             restarts += _keep_streaming(page)
             faces, mood = metric_text(page, "Faces"), panel_mood(page)
             observed = seen[label]
-            observed.own_faces += faces == str(stream.faces)
-            observed.other_faces += faces == str(other.faces)
+            observed.own_faces += _shows(faces, stream)
+            observed.other_faces += _shows(faces, other)
             observed.own_mood += mood == stream.emotion
             observed.other_mood += moods and mood == other.emotion
         page_a.wait_for_timeout(250)
