@@ -68,12 +68,7 @@ def letterboxed(frame: SampleFrame, size: tuple[int, int], fill: int = 128) -> S
 
 def one_face_frame() -> SampleFrame:
     """The astronaut photo scaled to 480x480 and centred on a 640x480 grey canvas: one face."""
-    width, height = FRAME_SIZE
-    photo = cv2.resize(_skimage_data().astronaut(), (height, height), interpolation=cv2.INTER_AREA)
-    canvas = np.full((height, width, 3), 128, np.uint8)
-    left = (width - height) // 2
-    canvas[:, left : left + height] = photo
-    return SampleFrame("one_face", canvas, (_scale_box(ASTRONAUT_FACE, height / 512, dx=left),))
+    return letterboxed(SampleFrame("one_face", _skimage_data().astronaut(), (ASTRONAUT_FACE,)), FRAME_SIZE)
 
 
 def no_face_frame() -> SampleFrame:

@@ -122,11 +122,13 @@ def evaluate(
     log: dict[str, list[float]] = {}
     if run_dir is not None:
         stages = training_stages(run_dir)
+        summaries = [stage.summary() for stage in stages]
         training_config = dict(stages[-1].config)
-        training_config["run_state"] = stages[-1].summary()["run_state"]
+        if stages[-1].state:
+            training_config["run_state"] = stages[-1].state
         if len(stages) > 1:
-            training_config["stages"] = [stage.summary() for stage in stages]
-        training_config["recipe"] = [stage.summary()["command"] for stage in stages]
+            training_config["stages"] = summaries
+        training_config["recipe"] = [summary["command"] for summary in summaries]
         log, stage_starts = combined_log(stages)
         curves = reports.plot_training_curves(log, reports_dir / "training_curves.png", stage_starts=stage_starts)
         if curves is not None:

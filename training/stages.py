@@ -22,11 +22,12 @@ MAX_STAGES = 16
 
 @dataclass(frozen=True)
 class TrainingStage:
-    """One run of ``python -m training.train``: its folder, saved configuration and CSV log."""
+    """One run of ``python -m training.train``: its folder, saved configuration, CSV log and final state."""
 
     run_dir: Path
     config: dict[str, Any]
     log: dict[str, list[float]]
+    state: dict[str, Any]
 
     @property
     def epochs_logged(self) -> int:
@@ -34,7 +35,6 @@ class TrainingStage:
 
     def summary(self) -> dict[str, Any]:
         """What the model card records for this stage."""
-        state_file = self.run_dir / "state.json"
         return {
             "run_dir": str(self.run_dir),
             "command": self.config.get("command", ""),
@@ -42,13 +42,12 @@ class TrainingStage:
             "epochs": self.config.get("epochs"),
             "learning_rate": self.config.get("learning_rate"),
             "epochs_logged": self.epochs_logged,
-            "run_state": json.loads(state_file.read_text()) if state_file.is_file() else {},
+            "run_state": self.state,
         }
 
 
-def _read_config(run_dir: Path) -> dict[str, Any]:
-    config_file = run_dir / "config.json"
-    return json.loads(config_file.read_text()) if config_file.is_file() else {}
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def training_stages(run_dir: Path) -> list[TrainingStage]:
@@ -61,8 +60,9 @@ def training_stages(run_dir: Path) -> list[TrainingStage]:
     while current is not None:
         if any(stage.run_dir.resolve() == current.resolve() for stage in stages) or len(stages) >= MAX_STAGES:
             raise ValueError(f"training runs form a loop or a chain over {MAX_STAGES} long at {current}")
-        config = _read_config(current)
-        stages.append(TrainingStage(current, config, read_training_log(current / "log.csv")))
+        config = _read_json(current / "config.json")
+        log = read_training_log(current / "log.csv")
+        stages.append(TrainingStage(current, config, log, _read_json(current / "state.json")))
         init_from = config.get("init_from")
         current = None
         if init_from:
