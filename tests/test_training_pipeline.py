@@ -164,3 +164,36 @@ def test_warm_started_stage_gives_the_card_the_whole_recipe_and_curve(trained_ru
     assert training["recipe"] == [json.loads((d / "config.json").read_text())["command"] for d in (run_dir, stage_two)]
     assert card["training_epochs_logged"] == first_epochs + 1
     assert (tmp_path / card["reports"]["training_curves"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_resumed_and_warm_started_runs_do_not_replay_the_first_epochs_batches(trained_run, tmp_path):
+    from training.train import batch_stream_seed
+
+    config, run_dir, _ = trained_run
+    assert batch_stream_seed(config, 0) == config.seed  # a fresh run keeps the seed it records
+    assert batch_stream_seed(config, 5) == config.seed + 5
+    trained_epochs = json.loads((run_dir / "state.json").read_text())["epoch"]
+    warm = TrainConfig(**{**config.__dict__, "init_from": str(run_dir / "last.keras")})
+    assert batch_stream_seed(warm, 0) == config.seed + trained_epochs
+    assert batch_stream_seed(warm, 2) == config.seed + trained_epochs + 2
+    orphan = TrainConfig(**{**config.__dict__, "init_from": str(tmp_path / "elsewhere" / "model.keras")})
+    assert batch_stream_seed(orphan, 0) != config.seed
+
+
+def test_resumed_optimizer_keeps_weight_decay_off_the_biases(trained_run):
+    import keras
+
+    from training.train import exclude_from_weight_decay
+
+    _, run_dir, _ = trained_run
+    model = keras.models.load_model(run_dir / "last.keras")
+    optimizer = model.optimizer
+    assert optimizer.built
+    bias = next(v for v in model.trainable_variables if v.name == "bias")
+    kernel = next(v for v in model.trainable_variables if v.name == "kernel")
+    assert optimizer._use_weight_decay(bias)  # Keras does not save the exclusion
+    optimizer._exclude_from_weight_decay_cache = {}
+    exclude_from_weight_decay(optimizer)
+    assert not optimizer._use_weight_decay(bias)
+    assert optimizer._use_weight_decay(kernel)
+    assert optimizer.built

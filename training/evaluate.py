@@ -25,6 +25,13 @@ logger = logging.getLogger("training.evaluate")
 CARD_VERSION = 1
 
 
+PROTOCOL = "trained on Training; checkpoint selected and early-stopped on PublicTest; reported on PrivateTest"
+SWA_PROTOCOL = (
+    "; the last stage's weight average (batch-norm statistics recomputed on Training) replaces its best checkpoint"
+    " when it scores at least as well on PublicTest"
+)
+
+
 def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
@@ -151,7 +158,7 @@ def evaluate(
             "sha256": source_fingerprint(data),
             "counts": {name: len(split) for name, split in splits.items()},
         },
-        "protocol": "trained on Training; checkpoint selected and early-stopped on PublicTest; reported on PrivateTest",
+        "protocol": PROTOCOL + (SWA_PROTOCOL if training_config.get("run_state", {}).get("swa_epochs") else ""),
         "headline": {
             "split": "PrivateTest",
             "flip_tta": default_flip_tta,

@@ -20,6 +20,8 @@ import numpy as np
 
 logger = logging.getLogger("training.train")
 
+SCHEDULES = ("cosine", "constant", "plateau")
+
 
 @dataclass
 class TrainConfig:
@@ -39,6 +41,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     warmup_epochs: int = 1
     schedule: str = "cosine"
+    """cosine (decays to 0), constant (after the warm-up; e.g. for weight averaging) or plateau."""
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
     class_weight: str = "none"
@@ -50,6 +53,8 @@ class TrainConfig:
     limit: int = 0
     cache_dir: str | None = None
     augment: dict = field(default_factory=dict)
+    swa_start: int = 0
+    """Average the weights of every epoch from this one (1-based) on; 0: no weight averaging (see training.swa)."""
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
@@ -76,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     )
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs)
-    parser.add_argument("--schedule", choices=("cosine", "plateau"), default=defaults.schedule)
+    parser.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule)
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
     parser.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=defaults.class_weight)
@@ -88,6 +93,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser.add_argument("--limit", type=int, default=0, help="use only the first N images per split (smoke tests)")
     parser.add_argument("--cache-dir", default=None, help="where decoded arrays are cached (default ~/.cache/fer_app)")
     parser.add_argument("--no-erasing", action="store_true", help="turn random erasing off")
+    parser.add_argument(
+        "--swa-start",
+        type=int,
+        default=defaults.swa_start,
+        help="average the weights of every epoch from this one on (stochastic weight averaging); 0: off",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.keras")
     parser.add_argument("--export", default=None, help="copy the best checkpoint (float32) to this .keras path")
     args = parser.parse_args(argv)
@@ -116,6 +127,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         limit=args.limit,
         cache_dir=args.cache_dir,
         augment={"erasing": 0.0} if args.no_erasing else {},
+        swa_start=args.swa_start,
     )
     return config, args
 
@@ -158,6 +170,39 @@ def initialise_from(model, source: Path) -> None:
     logger.info("initialised from %s", source)
 
 
+def batch_stream_seed(config: TrainConfig, initial_epoch: int) -> int:
+    """Seed of the shuffle order and the augmentation draws for a process that starts at ``initial_epoch``.
+
+    A fresh run uses ``config.seed``. Both random streams start over in every process, so a resumed run, or a
+    warm start from a run with the same seed, would otherwise replay the very batches (order, crops, erasing
+    noise) of the run's first epochs, which the network then partly recognises. The seed moves on by the epochs
+    already trained: ``initial_epoch`` when resuming, plus the source run's epochs for ``--init-from``.
+    """
+    earlier = 0
+    if config.init_from:
+        source_state = Path(config.init_from).parent / "state.json"
+        earlier = int(json.loads(source_state.read_text()).get("epoch", 1)) if source_state.is_file() else 1
+    return config.seed + earlier + initial_epoch
+
+
+def exclude_from_weight_decay(optimizer) -> None:
+    """Keep AdamW's decoupled weight decay off the biases (Keras matches the variable's short name).
+
+    BatchNormalization's gamma and beta are decayed like the kernels, as in every run so far. Keras does not
+    save the exclusion with the optimizer, so a resumed run sets it again on the loaded (already built) one.
+    """
+    import keras
+
+    if not isinstance(optimizer, keras.optimizers.AdamW):
+        return
+    built = optimizer.built
+    optimizer.built = False  # Keras only accepts the exclusion before building; it is a name filter, safe after
+    try:
+        optimizer.exclude_from_weight_decay(var_names=["bias"])
+    finally:
+        optimizer.built = built
+
+
 def export_float32(checkpoint: Path, destination: Path, config: TrainConfig) -> Path:
     """Rebuild the architecture in float32, copy the checkpoint's weights, save without optimiser state."""
     import keras
@@ -186,6 +231,8 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
     from training.augment import AugmentConfig, build_augmenter
     from training.data import load_fer2013, source_fingerprint
 
+    if config.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {config.schedule!r}: choose one of {', '.join(SCHEDULES)}")
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path, state_path = run_dir / "last.keras", run_dir / "best.keras", run_dir / "state.json"
@@ -212,10 +259,14 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
     one_hot_train = keras.utils.to_categorical(y_train, 7).astype("float32")
     one_hot_public = keras.utils.to_categorical(y_public, 7).astype("float32")
 
-    augmenter = build_augmenter(AugmentConfig(**config.augment), seed=config.seed)
+    state = json.loads(state_path.read_text()) if resume and state_path.exists() else {}
+    initial_epoch = int(state.get("epoch", 0)) if resume and last_path.exists() else 0
+    stream_seed = batch_stream_seed(config, initial_epoch)
+    logger.info("shuffle and augmentation seed %d", stream_seed)
+    augmenter = build_augmenter(AugmentConfig(**config.augment), seed=stream_seed)
     train_ds = (
         tf.data.Dataset.from_tensor_slices((x_train, one_hot_train))
-        .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
+        .shuffle(len(x_train), seed=stream_seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
         .map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
@@ -223,10 +274,9 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
     public_ds = tf.data.Dataset.from_tensor_slices((x_public, one_hot_public)).batch(256).prefetch(2)
     steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
 
-    state = json.loads(state_path.read_text()) if resume and state_path.exists() else {}
-    if resume and last_path.exists():
+    if initial_epoch:
         model = keras.models.load_model(last_path)
-        initial_epoch = int(state.get("epoch", 0))
+        exclude_from_weight_decay(model.optimizer)  # not saved with the optimizer
         logger.info(
             "resuming from %s at epoch %d (best PublicTest %.4f)", last_path, initial_epoch, state.get("best", 0.0)
         )
@@ -246,11 +296,11 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
                 )
         total_steps = steps_per_epoch * config.epochs
         warmup_steps = min(steps_per_epoch * config.warmup_epochs, total_steps // 2)
-        if config.schedule == "cosine":
+        if config.schedule in ("cosine", "constant"):
             learning_rate = keras.optimizers.schedules.CosineDecay(
                 config.learning_rate * 0.1,
                 max(total_steps - warmup_steps, 1),
-                alpha=0.0,
+                alpha=0.0 if config.schedule == "cosine" else 1.0,
                 warmup_target=config.learning_rate,
                 warmup_steps=warmup_steps,
             )
@@ -258,7 +308,7 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
             learning_rate = config.learning_rate
         if config.optimizer == "adamw":
             optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
-            optimizer.exclude_from_weight_decay(var_names=["_bn", "bias"])
+            exclude_from_weight_decay(optimizer)
         elif config.optimizer == "sgd":
             optimizer = keras.optimizers.SGD(
                 learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None
@@ -277,6 +327,8 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
         (run_dir / "config.json").write_text(json.dumps(config_dict, indent=2))
     logger.info("model %s: %d parameters, %d steps/epoch", model.name, model.count_params(), steps_per_epoch)
 
+    averager = weight_averager(config, run_dir, state) if config.swa_start else None
+
     class SaveState(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -284,6 +336,8 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
             if accuracy > state.get("best", -1.0):
                 state.update(best=accuracy, best_epoch=epoch + 1)
             state["epoch"] = epoch + 1
+            if averager is not None:
+                state["swa_epochs"] = averager.count
             state["wall_minutes"] = state.get("wall_minutes", 0.0) + (time.time() - self.started) / 60
             self.model.save(last_path)
             state_path.write_text(json.dumps(state, indent=2))
@@ -302,6 +356,7 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
         ),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=resume),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience),
+        *([averager] if averager is not None else []),
         SaveState(),
     ]
     if config.schedule == "plateau":
@@ -321,10 +376,52 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
         "epochs_run": state.get("epoch"),
         "wall_minutes": round(state.get("wall_minutes", 0.0), 1),
     }
+    chosen = best_path
+    if averager is not None and averager.count:
+        averaged_accuracy = finish_weight_average(averager, x_train, public_ds, run_dir / AVERAGED_MODEL)
+        state.update(swa_epochs=averager.count, swa_public_accuracy=averaged_accuracy)
+        state_path.write_text(json.dumps(state, indent=2))
+        summary.update(swa_epochs=averager.count, swa_public_accuracy=averaged_accuracy)
+        if averaged_accuracy >= state.get("best", 0.0):
+            chosen = run_dir / AVERAGED_MODEL
+    summary["exported"] = str(chosen)
+    state["selected"] = chosen.name
+    state_path.write_text(json.dumps(state, indent=2))
     logger.info("done: %s", summary)
     if export:
-        export_float32(best_path, Path(export), config)
+        export_float32(chosen, Path(export), config)
     return summary
+
+
+AVERAGED_MODEL = "averaged.keras"
+"""The weight average with recomputed batch-norm statistics, exported when it beats best.keras on PublicTest."""
+
+
+def weight_averager(config: TrainConfig, run_dir: Path, state: dict):
+    """The SWA callback, carrying on the saved running average when the run is resumed."""
+    import keras
+
+    from training.swa import WeightAverage
+
+    path, count, average = run_dir / "swa_running.keras", int(state.get("swa_epochs", 0)), None
+    if count:
+        if not path.is_file():
+            raise ValueError(f"{run_dir} averaged {count} epochs but {path} is missing: cannot resume the average")
+        average = [np.asarray(w, dtype=np.float64) for w in keras.models.load_model(path, compile=False).get_weights()]
+    return WeightAverage(config.swa_start, path, count=count, average=average)
+
+
+def finish_weight_average(averager, train_images: np.ndarray, public_ds, destination: Path) -> float:
+    """Recompute the averaged model's batch-norm statistics on Training, save it; return its PublicTest accuracy."""
+    from training.swa import recompute_batch_norm
+
+    model = averager.model_with_average()
+    recompute_batch_norm(model, train_images)
+    model.compile(metrics=["accuracy"], loss="categorical_crossentropy")
+    accuracy = float(model.evaluate(public_ds, verbose=0, return_dict=True)["accuracy"])
+    model.save(destination)
+    logger.info("SWA: %d epochs averaged, PublicTest accuracy %.4f -> %s", averager.count, accuracy, destination)
+    return accuracy
 
 
 def main(argv: list[str] | None = None) -> int:
