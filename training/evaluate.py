@@ -137,7 +137,12 @@ def evaluate(
             training_config["stages"] = summaries
         training_config["recipe"] = [summary["command"] for summary in summaries]
         log, stage_starts = combined_log(stages)
-        curves = reports.plot_training_curves(log, reports_dir / "training_curves.png", stage_starts=stage_starts)
+        curves = reports.plot_training_curves(
+            log,
+            reports_dir / "training_curves.png",
+            stage_starts=stage_starts,
+            averaged_accuracy=stages[-1].state.get("swa_public_accuracy"),
+        )
         if curves is not None:
             figures["training_curves"] = curves
 

@@ -49,14 +49,34 @@ def read_training_log(log_csv: Path) -> dict[str, list[float]]:
     }
 
 
-def plot_training_curves(log: dict[str, list[float]], path: Path, stage_starts: Sequence[int] = ()) -> Path | None:
-    """Accuracy and loss per epoch, Training vs PublicTest; a dotted line where a warm-started stage begins."""
+def plot_training_curves(
+    log: dict[str, list[float]],
+    path: Path,
+    stage_starts: Sequence[int] = (),
+    *,
+    averaged_accuracy: float | None = None,
+) -> Path | None:
+    """Accuracy and loss per epoch, Training vs PublicTest; a dotted line where a warm-started stage begins.
+
+    ``averaged_accuracy``: PublicTest accuracy of the last stage's weight average (``--swa-start``), marked after
+    the last epoch, since the average is not any one epoch's weights.
+    """
     if not log.get("accuracy"):
         return None
     epochs = np.arange(1, len(log["accuracy"]) + 1)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
     left.plot(epochs, log["accuracy"], label="Training (augmented)")
     left.plot(epochs, log.get("val_accuracy", []), label="PublicTest")
+    if averaged_accuracy is not None:
+        left.plot(
+            [epochs[-1]],
+            [averaged_accuracy],
+            marker="*",
+            markersize=11,
+            linestyle="",
+            color="C3",
+            label=f"weight average, PublicTest {averaged_accuracy:.1%}",
+        )
     left.set_xlabel("epoch")
     left.set_ylabel("accuracy")
     left.grid(alpha=0.3)
