@@ -38,3 +38,17 @@ def recognizer():
     from fer_core.recognizer import EmotionRecognizer
 
     return EmotionRecognizer()
+
+
+def evaluate_fixture_run(model_path: Path, run_dir: Path, out_dir: Path) -> dict:
+    """``training.evaluate`` on the fixture set for a test run; the card and figures go under ``out_dir``."""
+    from training.evaluate import evaluate
+
+    return evaluate(
+        model_path,
+        FER_FIXTURES,
+        run_dir=run_dir,
+        card_path=out_dir / "model_card.json",
+        reports_dir=out_dir / "reports",
+        cache_dir=out_dir / "cache",
+    )

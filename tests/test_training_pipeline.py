@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import evaluate_fixture_run
 
 from training.train import TrainConfig, class_weights, export_float32, train
 
@@ -57,18 +58,10 @@ def test_resume_continues_from_last_epoch(trained_run):
 
 def test_evaluate_writes_card_and_reports_and_fer_core_reloads(trained_run, tmp_path):
     from fer_core import EmotionRecognizer
-    from training.evaluate import evaluate
 
     _, run_dir, _ = trained_run
     card_path = tmp_path / "model_card.json"
-    card = evaluate(
-        run_dir / "exported.keras",
-        FIXTURES,
-        run_dir=run_dir,
-        card_path=card_path,
-        reports_dir=tmp_path / "reports",
-        cache_dir=tmp_path / "cache",
-    )
+    card = evaluate_fixture_run(run_dir / "exported.keras", run_dir, tmp_path)
     assert json.loads(card_path.read_text()) == card
     assert card["classes"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     for key in ("PublicTest", "PublicTest_flip_tta", "PrivateTest", "PrivateTest_flip_tta"):
@@ -141,8 +134,6 @@ def test_init_from_copies_weights_and_refuses_another_architecture(trained_run, 
 
 
 def test_warm_started_stage_gives_the_card_the_whole_recipe_and_curve(trained_run, tmp_path):
-    from training.evaluate import evaluate
-
     config, run_dir, _ = trained_run
     first_epochs = len((run_dir / "log.csv").read_text().strip().splitlines()) - 1
     stage_two = tmp_path / "stage2"
@@ -150,14 +141,7 @@ def test_warm_started_stage_gives_the_card_the_whole_recipe_and_curve(trained_ru
         **{**config.__dict__, "run_dir": str(stage_two), "init_from": str(run_dir / "last.keras"), "epochs": 1}
     )
     train(second, export=str(stage_two / "exported.keras"))
-    card = evaluate(
-        stage_two / "exported.keras",
-        FIXTURES,
-        run_dir=stage_two,
-        card_path=tmp_path / "card.json",
-        reports_dir=tmp_path / "reports",
-        cache_dir=tmp_path / "cache",
-    )
+    card = evaluate_fixture_run(stage_two / "exported.keras", stage_two, tmp_path)
     training = card["training"]
     assert [stage["run_dir"] for stage in training["stages"]] == [str(run_dir), str(stage_two)]
     assert training["stages"][1]["init_from"] == str(run_dir / "last.keras")

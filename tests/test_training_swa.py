@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import evaluate_fixture_run
 
 from training.swa import WeightAverage, batch_norm_layers, recompute_batch_norm
 from training.train import AVERAGED_MODEL, TrainConfig, train
@@ -117,16 +118,7 @@ def test_training_with_weight_averaging_exports_the_better_of_average_and_best(t
     chosen = keras.models.load_model(run_dir / expected, compile=False).get_weights()
     for value, reference in zip(exported, chosen, strict=True):
         np.testing.assert_allclose(value, reference, rtol=1e-6)
-    from training.evaluate import evaluate
-
-    card = evaluate(
-        tmp_path / "exported.keras",
-        FIXTURES,
-        run_dir=run_dir,
-        card_path=tmp_path / "card.json",
-        reports_dir=tmp_path / "reports",
-        cache_dir=tmp_path / "cache",
-    )
+    card = evaluate_fixture_run(tmp_path / "exported.keras", run_dir, tmp_path)
     assert "weight average" in card["protocol"]
     assert card["training"]["run_state"]["swa_epochs"] == 2
     assert (tmp_path / card["reports"]["training_curves"]).read_bytes()[:4] == b"\x89PNG"
