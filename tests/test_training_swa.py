@@ -31,7 +31,7 @@ def _epoch_weights(model: keras.Model, seed: int) -> list[np.ndarray]:
 
 def test_weight_average_is_the_mean_of_the_epochs_from_the_start_epoch_on(tmp_path):
     model = _small_model()
-    averager = WeightAverage(2, tmp_path / "running.keras")
+    averager = WeightAverage(2, tmp_path / "running.npz")
     averager.set_model(model)
     epochs = [_epoch_weights(model, seed) for seed in range(4)]
     for epoch, weights in enumerate(epochs):
@@ -42,8 +42,9 @@ def test_weight_average_is_the_mean_of_the_epochs_from_the_start_epoch_on(tmp_pa
     for index, value in enumerate(averaged):
         expected = np.mean([weights[index] for weights in epochs[1:]], axis=0)
         np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-6)
-    saved = keras.models.load_model(tmp_path / "running.keras", compile=False).get_weights()
-    for value, expected in zip(saved, averaged, strict=True):
+    saved = WeightAverage.resume(2, tmp_path / "running.npz")
+    assert saved.count == 3
+    for value, expected in zip(saved.average, averaged, strict=True):
         np.testing.assert_allclose(value, expected, rtol=1e-6)
     # the model being trained keeps its own weights
     np.testing.assert_array_equal(model.get_weights()[0], epochs[-1][0])
@@ -52,13 +53,13 @@ def test_weight_average_is_the_mean_of_the_epochs_from_the_start_epoch_on(tmp_pa
 def test_resumed_average_carries_on(tmp_path):
     model = _small_model()
     epochs = [_epoch_weights(model, seed) for seed in range(3)]
-    first = WeightAverage(1, tmp_path / "running.keras")
+    first = WeightAverage(1, tmp_path / "running.npz")
     first.set_model(model)
     for epoch, weights in enumerate(epochs[:2]):
         model.set_weights(weights)
         first.on_epoch_end(epoch)
-    saved = [np.asarray(w, np.float64) for w in keras.models.load_model(tmp_path / "running.keras").get_weights()]
-    resumed = WeightAverage(1, tmp_path / "running.keras", count=2, average=saved)
+    resumed = WeightAverage.resume(1, tmp_path / "running.npz")
+    assert resumed.count == 2
     resumed.set_model(model)
     model.set_weights(epochs[2])
     resumed.on_epoch_end(2)
@@ -68,10 +69,12 @@ def test_resumed_average_carries_on(tmp_path):
 
 def test_weight_average_refuses_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="1 or later"):
-        WeightAverage(0, tmp_path / "x.keras")
+        WeightAverage(0, tmp_path / "x.npz")
     with pytest.raises(ValueError, match="saved weights"):
-        WeightAverage(1, tmp_path / "x.keras", count=3)
-    averager = WeightAverage(5, tmp_path / "x.keras")
+        WeightAverage(1, tmp_path / "x.npz", count=3)
+    with pytest.raises(ValueError, match="missing"):
+        WeightAverage.resume(1, tmp_path / "x.npz")
+    averager = WeightAverage(5, tmp_path / "x.npz")
     averager.set_model(_small_model())
     averager.on_epoch_end(0)  # epoch 1: before the start, nothing averaged
     with pytest.raises(ValueError, match="no epoch"):

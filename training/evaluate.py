@@ -127,6 +127,7 @@ def evaluate(
     }
     training_config: dict[str, Any] = {}
     log: dict[str, list[float]] = {}
+    averaged_accuracy = None  # PublicTest accuracy of the last stage's weight average, when it made one
     if run_dir is not None:
         stages = training_stages(run_dir)
         summaries = [stage.summary() for stage in stages]
@@ -137,11 +138,9 @@ def evaluate(
             training_config["stages"] = summaries
         training_config["recipe"] = [summary["command"] for summary in summaries]
         log, stage_starts = combined_log(stages)
+        averaged_accuracy = stages[-1].state.get("swa_public_accuracy")
         curves = reports.plot_training_curves(
-            log,
-            reports_dir / "training_curves.png",
-            stage_starts=stage_starts,
-            averaged_accuracy=stages[-1].state.get("swa_public_accuracy"),
+            log, reports_dir / "training_curves.png", stage_starts=stage_starts, averaged_accuracy=averaged_accuracy
         )
         if curves is not None:
             figures["training_curves"] = curves
@@ -163,7 +162,7 @@ def evaluate(
             "sha256": source_fingerprint(data),
             "counts": {name: len(split) for name, split in splits.items()},
         },
-        "protocol": PROTOCOL + (SWA_PROTOCOL if training_config.get("run_state", {}).get("swa_epochs") else ""),
+        "protocol": PROTOCOL + (SWA_PROTOCOL if averaged_accuracy is not None else ""),
         "headline": {
             "split": "PrivateTest",
             "flip_tta": default_flip_tta,

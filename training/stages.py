@@ -46,7 +46,8 @@ class TrainingStage:
         }
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A run folder's JSON file (config.json, state.json), or {} when the run never wrote it."""
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -60,9 +61,9 @@ def training_stages(run_dir: Path) -> list[TrainingStage]:
     while current is not None:
         if any(stage.run_dir.resolve() == current.resolve() for stage in stages) or len(stages) >= MAX_STAGES:
             raise ValueError(f"training runs form a loop or a chain over {MAX_STAGES} long at {current}")
-        config = _read_json(current / "config.json")
+        config = read_json(current / "config.json")
         log = read_training_log(current / "log.csv")
-        stages.append(TrainingStage(current, config, log, _read_json(current / "state.json")))
+        stages.append(TrainingStage(current, config, log, read_json(current / "state.json")))
         init_from = config.get("init_from")
         current = None
         if init_from:

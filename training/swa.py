@@ -19,8 +19,8 @@ logger = logging.getLogger(__name__)
 class WeightAverage(keras.callbacks.Callback):
     """Keep the running mean of the model's weights over the epochs from ``start_epoch`` (1-based) on.
 
-    The mean is saved to ``path`` after every averaged epoch so that ``--resume`` carries it on; ``count`` says
-    how many epochs it holds.
+    The mean and ``count`` (how many epochs it holds) are saved to ``path`` (``.npz``) after every averaged
+    epoch, so that ``--resume`` carries them on (:meth:`resume`).
     """
 
     def __init__(self, start_epoch: int, path: Path, *, count: int = 0, average: list[np.ndarray] | None = None):
@@ -43,8 +43,19 @@ class WeightAverage(keras.callbacks.Callback):
         else:
             self.average = [a + (w - a) / (self.count + 1) for a, w in zip(self.average, weights, strict=True)]
         self.count += 1
-        self.model_with_average().save(self.path)
+        np.savez(self.path, *self.average, count=self.count)
         logger.info("SWA: averaged %d epochs into %s", self.count, self.path)
+
+    @classmethod
+    def resume(cls, start_epoch: int, path: Path) -> WeightAverage:
+        """The average saved at ``path`` by an earlier process of the same run; ValueError when it is missing."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"the run's weight average {path} is missing: cannot resume the average")
+        with np.load(path) as saved:
+            count = int(saved["count"])
+            average = [saved[f"arr_{index}"] for index in range(len(saved.files) - 1)]
+        return cls(start_epoch, path, count=count, average=average)
 
     def model_with_average(self) -> keras.Model:
         """A copy of the model (same dtype policy) carrying the averaged weights."""

@@ -178,10 +178,9 @@ def batch_stream_seed(config: TrainConfig, initial_epoch: int) -> int:
     noise) of the run's first epochs, which the network then partly recognises. The seed moves on by the epochs
     already trained: ``initial_epoch`` when resuming, plus the source run's epochs for ``--init-from``.
     """
-    earlier = 0
-    if config.init_from:
-        source_state = Path(config.init_from).parent / "state.json"
-        earlier = int(json.loads(source_state.read_text()).get("epoch", 1)) if source_state.is_file() else 1
+    from training.stages import read_json
+
+    earlier = int(read_json(Path(config.init_from).parent / "state.json").get("epoch", 1)) if config.init_from else 0
     return config.seed + earlier + initial_epoch
 
 
@@ -379,8 +378,7 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
     chosen = best_path
     if averager is not None and averager.count:
         averaged_accuracy = finish_weight_average(averager, x_train, public_ds, run_dir / AVERAGED_MODEL)
-        state.update(swa_epochs=averager.count, swa_public_accuracy=averaged_accuracy)
-        state_path.write_text(json.dumps(state, indent=2))
+        state["swa_public_accuracy"] = averaged_accuracy
         summary.update(swa_epochs=averager.count, swa_public_accuracy=averaged_accuracy)
         if averaged_accuracy >= state.get("best", 0.0):
             chosen = run_dir / AVERAGED_MODEL
@@ -398,17 +396,13 @@ AVERAGED_MODEL = "averaged.keras"
 
 
 def weight_averager(config: TrainConfig, run_dir: Path, state: dict):
-    """The SWA callback, carrying on the saved running average when the run is resumed."""
-    import keras
-
+    """The SWA callback, carrying on the saved running average when a resumed run had started averaging."""
     from training.swa import WeightAverage
 
-    path, count, average = run_dir / "swa_running.keras", int(state.get("swa_epochs", 0)), None
-    if count:
-        if not path.is_file():
-            raise ValueError(f"{run_dir} averaged {count} epochs but {path} is missing: cannot resume the average")
-        average = [np.asarray(w, dtype=np.float64) for w in keras.models.load_model(path, compile=False).get_weights()]
-    return WeightAverage(config.swa_start, path, count=count, average=average)
+    path = run_dir / "swa_running.npz"
+    if state.get("swa_epochs"):
+        return WeightAverage.resume(config.swa_start, path)
+    return WeightAverage(config.swa_start, path)
 
 
 def finish_weight_average(averager, train_images: np.ndarray, public_ds, destination: Path) -> float:
