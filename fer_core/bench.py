@@ -70,6 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model", type=Path, default=None, help="a .keras model (default: the shipped one)")
     parser.add_argument("--flip-tta", action="store_true", help="bench with mirror-image averaging on")
+    parser.add_argument(
+        "--no-fold-batch-norm",
+        action="store_true",
+        help="run the saved model as it is, without folding batch norms into convolutions (for comparison)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
 
 
@@ -146,6 +151,7 @@ def run_bench(
     model_path: str | os.PathLike[str] | None = None,
     flip_tta: bool = False,
     clip_frames: int = 90,
+    fold_batch_norm: bool = True,
 ) -> dict[str, Any]:
     """Run every measurement; return the report (see :data:`REPORT_KEYS`)."""
     if runs < 1 or warmup < 0 or threads < 0:
@@ -176,7 +182,8 @@ def run_bench(
     if threads:
         configure_threads(threads, threads)
         cv2.setNumThreads(threads)
-    recognizer = EmotionRecognizer(model_path, RecognizerConfig(classifier=ClassifierConfig(flip_tta=flip_tta)))
+    classifier_config = ClassifierConfig(flip_tta=flip_tta, fold_batch_norm=fold_batch_norm)
+    recognizer = EmotionRecognizer(model_path, RecognizerConfig(classifier=classifier_config))
     classifier = recognizer.classifier
     samples = sample_frames()
     frames = _frames(samples, size)
@@ -186,6 +193,7 @@ def run_bench(
             "size": list(size), "runs": runs, "warmup": warmup, "baseline_runs": baseline_runs,
             "threads": threads, "cpu_count": os.cpu_count(), "model": str(recognizer.model_path),
             "flip_tta": flip_tta, "tensorflow_already_imported": already_imported,
+            "folded_batch_norms": classifier.folded_batch_norms,
         },
         "tensorflow_import_s": round(tensorflow_import_s, 4),
         "model_load_s": round(classifier.load_seconds, 4),
@@ -256,7 +264,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"(baseline {config['baseline_runs']} runs), threads {config['threads'] or 'default'}, "
         f"{config['cpu_count']} CPUs",
         f"model {config['model']}: loaded in {report['model_load_s'] * 1000:.0f} ms "
-        f"(TensorFlow + Keras import {report['tensorflow_import_s']:.2f} s, not included)",
+        f"(TensorFlow + Keras import {report['tensorflow_import_s']:.2f} s, not included); "
+        f"{config.get('folded_batch_norms', 0)} batch norms folded into convolutions",
         "",
         f"{'frame':<12} {'faces':>5} {'detect ms':>17} {'analyze+draw ms':>17} {'stream ms':>17} "
         f"{'naive: faces':>12} {'ms':>8} {'speed-up':>8}",
@@ -305,7 +314,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     report = run_bench(
         size=args.size, runs=args.runs, warmup=args.warmup, baseline_runs=args.baseline_runs, threads=args.threads,
         parallel=args.parallel, model_path=args.model, flip_tta=args.flip_tta,
-        clip_frames=args.clip_frames,
+        clip_frames=args.clip_frames, fold_batch_norm=not args.no_fold_batch_norm,
     )  # fmt: skip
     out.write((json.dumps(report, indent=2) if args.json else format_report(report)) + "\n")
     return 0

@@ -40,6 +40,21 @@ def recognizer():
     return EmotionRecognizer()
 
 
+def fixture_train_config(directory: Path, **overrides):
+    """A ``TrainConfig`` for a tiny float32 run on the fixture set under ``directory`` (run/ and cache/)."""
+    from training.train import TrainConfig
+
+    settings = {
+        "data": str(FER_FIXTURES),
+        "run_dir": str(directory / "run"),
+        "widths": (8, 8, 16, 16),
+        "batch_size": 16,
+        "mixed_precision": False,
+        "cache_dir": str(directory / "cache"),
+    }
+    return TrainConfig(**{**settings, **overrides})
+
+
 def evaluate_fixture_run(model_path: Path, run_dir: Path, out_dir: Path) -> dict:
     """``training.evaluate`` on the fixture set for a test run; the card and figures go under ``out_dir``."""
     from training.evaluate import evaluate

@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import evaluate_fixture_run
+from conftest import evaluate_fixture_run, fixture_train_config
 
 from training.swa import WeightAverage, batch_norm_layers, recompute_batch_norm
 from training.train import AVERAGED_MODEL, TrainConfig, train
@@ -99,17 +99,7 @@ def test_recompute_batch_norm_sets_the_statistics_of_the_data_and_keeps_momentum
 
 
 def test_training_with_weight_averaging_exports_the_better_of_average_and_best(tmp_path):
-    config = TrainConfig(
-        data=str(FIXTURES),
-        run_dir=str(tmp_path / "run"),
-        widths=(8, 8, 16, 16),
-        epochs=3,
-        batch_size=16,
-        mixed_precision=False,
-        cache_dir=str(tmp_path / "cache"),
-        schedule="constant",
-        swa_start=2,
-    )
+    config = fixture_train_config(tmp_path, epochs=3, schedule="constant", swa_start=2)
     summary = train(config, export=str(tmp_path / "exported.keras"))
     run_dir = Path(config.run_dir)
     state = json.loads((run_dir / "state.json").read_text())

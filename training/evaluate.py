@@ -30,6 +30,10 @@ SWA_PROTOCOL = (
     "; the last stage's weight average (batch-norm statistics recomputed on Training) replaces its best checkpoint"
     " when it scores at least as well on PublicTest"
 )
+DISTILL_PROTOCOL = (
+    "; stages run with --distill-from learn from a teacher model's mirror-averaged probabilities on the"
+    " Training images (training.distill)"
+)
 
 
 def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
@@ -128,6 +132,7 @@ def evaluate(
     training_config: dict[str, Any] = {}
     log: dict[str, list[float]] = {}
     averaged_accuracy = None  # PublicTest accuracy of the last stage's weight average, when it made one
+    distilled = False  # whether a stage learnt from a teacher's probabilities
     if run_dir is not None:
         stages = training_stages(run_dir)
         summaries = [stage.summary() for stage in stages]
@@ -139,6 +144,7 @@ def evaluate(
         training_config["recipe"] = [summary["command"] for summary in summaries]
         log, stage_starts = combined_log(stages)
         averaged_accuracy = stages[-1].state.get("swa_public_accuracy")
+        distilled = any(stage.config.get("distill_from") for stage in stages)
         curves = reports.plot_training_curves(
             log, reports_dir / "training_curves.png", stage_starts=stage_starts, averaged_accuracy=averaged_accuracy
         )
@@ -162,7 +168,9 @@ def evaluate(
             "sha256": source_fingerprint(data),
             "counts": {name: len(split) for name, split in splits.items()},
         },
-        "protocol": PROTOCOL + (SWA_PROTOCOL if averaged_accuracy is not None else ""),
+        "protocol": PROTOCOL
+        + (SWA_PROTOCOL if averaged_accuracy is not None else "")
+        + (DISTILL_PROTOCOL if distilled else ""),
         "headline": {
             "split": "PrivateTest",
             "flip_tta": default_flip_tta,

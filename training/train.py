@@ -55,6 +55,10 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)
     swa_start: int = 0
     """Average the weights of every epoch from this one (1-based) on; 0: no weight averaging (see training.swa)."""
+    distill_from: str | None = None
+    """A teacher .keras model: train towards its mirror-averaged probabilities (see training.distill)."""
+    distill_weight: float = 0.5
+    """Share of the teacher in the targets (the rest is the one-hot labels)."""
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
@@ -99,6 +103,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         default=defaults.swa_start,
         help="average the weights of every epoch from this one on (stochastic weight averaging); 0: off",
     )
+    parser.add_argument(
+        "--distill-from",
+        default=None,
+        help="teacher .keras model: train towards its mirror-averaged probabilities (knowledge distillation)",
+    )
+    parser.add_argument(
+        "--distill-weight",
+        type=float,
+        default=defaults.distill_weight,
+        help="share of the teacher's probabilities in the targets, the rest being the labels (0.5)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.keras")
     parser.add_argument("--export", default=None, help="copy the best checkpoint (float32) to this .keras path")
     args = parser.parse_args(argv)
@@ -128,6 +143,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         cache_dir=args.cache_dir,
         augment={"erasing": 0.0} if args.no_erasing else {},
         swa_start=args.swa_start,
+        distill_from=args.distill_from,
+        distill_weight=args.distill_weight,
     )
     return config, args
 
@@ -255,8 +272,12 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
             y_public[: config.limit],
         )
     x_train, x_public = prepare_faces(x_train), prepare_faces(x_public)
-    one_hot_train = keras.utils.to_categorical(y_train, 7).astype("float32")
+    train_targets = keras.utils.to_categorical(y_train, 7).astype("float32")
     one_hot_public = keras.utils.to_categorical(y_public, 7).astype("float32")
+    if config.distill_from:
+        from training.distill import distillation_targets
+
+        train_targets = distillation_targets(Path(config.distill_from), x_train, train_targets, config.distill_weight)
 
     state = json.loads(state_path.read_text()) if resume and state_path.exists() else {}
     initial_epoch = int(state.get("epoch", 0)) if resume and last_path.exists() else 0
@@ -264,7 +285,7 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
     logger.info("shuffle and augmentation seed %d", stream_seed)
     augmenter = build_augmenter(AugmentConfig(**config.augment), seed=stream_seed)
     train_ds = (
-        tf.data.Dataset.from_tensor_slices((x_train, one_hot_train))
+        tf.data.Dataset.from_tensor_slices((x_train, train_targets))
         .shuffle(len(x_train), seed=stream_seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
         .map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)

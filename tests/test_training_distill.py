@@ -1,0 +1,93 @@
+"""Knowledge distillation: the teacher's mirror-averaged probabilities mixed with the labels, and a run using them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import evaluate_fixture_run, fer_fixture_faces, fixture_train_config
+
+from fer_core.preprocessing import prepare_faces
+from training.distill import distillation_targets, mirror_averaged_probabilities
+from training.train import main, train
+
+FIXTURES = Path(__file__).parent / "fixtures" / "fer2013_tiny"
+
+
+def _fixture_batch() -> tuple[np.ndarray, np.ndarray]:
+    faces = fer_fixture_faces("train")
+    images = prepare_faces([face for _, _, face in faces])
+    one_hot = keras.utils.to_categorical([label for _, label, _ in faces], 7).astype("float32")
+    return images, one_hot
+
+
+def _teacher(path: Path) -> keras.Model:
+    """A small random model that is not mirror-symmetric (its dense layer sees positions)."""
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((48, 48, 1)),
+            keras.layers.Conv2D(4, 5, strides=4, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(7, activation="softmax"),
+        ]
+    )
+    model.save(path)
+    return model
+
+
+def test_mirror_averaged_probabilities_are_the_mean_over_both_views(tmp_path):
+    images, _ = _fixture_batch()
+    model = _teacher(tmp_path / "teacher.keras")
+    direct = model.predict(images, verbose=0)
+    mirrored = model.predict(images[:, :, ::-1], verbose=0)
+    assert np.abs(direct - mirrored).max() > 1e-3  # the model itself tells the two views apart
+    averaged = mirror_averaged_probabilities(model, images, batch_size=8)
+    np.testing.assert_allclose(averaged, (direct + mirrored) / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        mirror_averaged_probabilities(model, np.ascontiguousarray(images[:, :, ::-1])), averaged, atol=1e-6
+    )
+
+
+def test_distillation_targets_mix_teacher_and_labels(tmp_path):
+    images, one_hot = _fixture_batch()
+    model = _teacher(tmp_path / "teacher.keras")
+    teacher = mirror_averaged_probabilities(model, images)
+    np.testing.assert_allclose(distillation_targets(tmp_path / "teacher.keras", images, one_hot, 0.0), one_hot)
+    np.testing.assert_allclose(distillation_targets(tmp_path / "teacher.keras", images, one_hot, 1.0), teacher, 1e-5)
+    mixed = distillation_targets(tmp_path / "teacher.keras", images, one_hot, 0.7)
+    np.testing.assert_allclose(mixed, 0.7 * teacher + 0.3 * one_hot, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mixed.sum(axis=1), 1.0, rtol=1e-5)
+    assert mixed.dtype == np.float32
+
+
+def test_distillation_targets_refuse_bad_teachers_and_weights(tmp_path):
+    images, one_hot = _fixture_batch()
+    _teacher(tmp_path / "teacher.keras")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        distillation_targets(tmp_path / "teacher.keras", images, one_hot, 1.5)
+    with pytest.raises(ValueError, match="no such model file"):
+        distillation_targets(tmp_path / "missing.keras", images, one_hot, 0.5)
+    other = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(), keras.layers.Dense(7)])
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(ValueError, match="not images"):
+        distillation_targets(tmp_path / "other.keras", images, one_hot, 0.5)
+
+
+def test_training_distils_from_a_teacher_and_records_it(tmp_path):
+    _teacher(tmp_path / "teacher.keras")
+    config = fixture_train_config(tmp_path, epochs=1, distill_from=str(tmp_path / "teacher.keras"), distill_weight=0.7)
+    summary = train(config)
+    assert summary["epochs_run"] == 1
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["distill_from"] == str(tmp_path / "teacher.keras")
+    assert saved["distill_weight"] == 0.7
+    card = evaluate_fixture_run(tmp_path / "run" / "best.keras", tmp_path / "run", tmp_path)
+    assert "teacher" in card["protocol"] and card["training"]["distill_from"] == str(tmp_path / "teacher.keras")
+    # a missing teacher is one clear error line and exit status 2, not a traceback
+    argv = ["--data", str(FIXTURES), "--run-dir", str(tmp_path / "bad"), "--cache-dir", str(tmp_path / "cache")]
+    argv.append("--no-mixed-precision")  # main() sets Keras' global policy for the process; keep other tests float32
+    assert main([*argv, "--distill-from", str(tmp_path / "missing.keras"), "--epochs", "1"]) == 2

@@ -1,0 +1,49 @@
+"""Knowledge distillation targets: a teacher model's mirror-averaged probabilities mixed with the labels.
+
+The shipped model is most accurate with flip test-time augmentation (the average of a face's and its mirror
+image's probabilities), which costs two forward passes per face. ``python -m training.train --distill-from T``
+trains a student towards those averaged probabilities instead, so that one pass learns what two gave.
+The teacher runs once, on the un-augmented Training images, before training; each augmented view of an image
+keeps its image's target. With temperature 1, the cross-entropy against ``weight * teacher + (1 - weight) *
+one_hot`` is the usual distillation loss ``weight * CE(teacher) + (1 - weight) * CE(labels)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def mirror_averaged_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The model's probabilities (N, classes), averaged over each image (N, H, W, 1) and its mirror image."""
+    direct = model.predict(images, batch_size=batch_size, verbose=0).astype(np.float64)
+    mirrored = model.predict(np.ascontiguousarray(images[:, :, ::-1]), batch_size=batch_size, verbose=0)
+    return ((direct + mirrored) / 2.0).astype(np.float32)
+
+
+def distillation_targets(teacher_path: Path, images: np.ndarray, one_hot: np.ndarray, weight: float) -> np.ndarray:
+    """``weight`` x the teacher's mirror-averaged probabilities + ``1 - weight`` x the one-hot labels.
+
+    ValueError when the teacher file is missing, does not fit the images and classes, or ``weight`` is
+    outside [0, 1].
+    """
+    import keras
+
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"--distill-weight must be between 0 and 1, got {weight}")
+    if not teacher_path.is_file():
+        raise ValueError(f"--distill-from: no such model file: {teacher_path}")
+    teacher = keras.models.load_model(teacher_path, compile=False)
+    if tuple(teacher.input_shape[1:]) != tuple(images.shape[1:]) or teacher.output_shape[-1] != one_hot.shape[1]:
+        raise ValueError(
+            f"--distill-from: {teacher_path} maps {teacher.input_shape} to {teacher.output_shape}, "
+            f"not images {images.shape[1:]} to {one_hot.shape[1]} classes"
+        )
+    probabilities = mirror_averaged_probabilities(teacher, images)
+    agreement = float(np.mean(probabilities.argmax(axis=1) == one_hot.argmax(axis=1)))
+    logger.info("teacher %s agrees with %.1f%% of the Training labels", teacher_path, 100 * agreement)
+    return (weight * probabilities + (1.0 - weight) * one_hot).astype(np.float32)
