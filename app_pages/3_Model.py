@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fer_core.app_support import model_card, require_recognizer, setup_page
-from fer_core.model_card import REPORT_TITLES, format_percent
+from fer_core.model_card import REPORT_TITLES, RUNTIME_NAMES, format_percent
 
 setup_page("Model", "📊")
 st.title("The model")
@@ -20,16 +20,25 @@ if card is None:
 tta = "with" if card.flip_tta else "without"
 st.markdown(
     f"Numbers for **{card.details().get('model_file', recognizer.model_path.name)}** on FER2013's held-out "
-    f"**{card.split}** split ({tta} flip test-time augmentation, as the app runs it). The checkpoint was chosen "
-    "on PublicTest; PrivateTest was used for this report only."
+    f"**{card.split}** split (its {RUNTIME_NAMES.get(card.runtime, card.runtime)}, {tta} flip test-time "
+    "augmentation, as the app runs it). The checkpoint was chosen on PublicTest; PrivateTest was used for this "
+    "report only."
 )
+running = recognizer.classifier.runtime
+if running != card.runtime:
+    st.warning(
+        f"The app is running the {RUNTIME_NAMES.get(running, running)}, not the "
+        f"{RUNTIME_NAMES.get(card.runtime, card.runtime)} these numbers were measured on: "
+        "re-run `python -m training.quantize` (see README.md).",
+        icon="⚠️",
+    )
 cols = st.columns(3)
 cols[0].metric("Accuracy", format_percent(card.accuracy))
 cols[1].metric("Macro-F1", format_percent(card.macro_f1))
 details = card.details()
 cols[2].metric("Parameters", f"{details['params']:,}" if isinstance(details.get("params"), int) else "n/a")
 
-st.subheader("With and without flip test-time augmentation")
+st.subheader("Both runtimes, with and without flip test-time augmentation")
 summary = card.summary_rows()
 if summary:
     st.dataframe(

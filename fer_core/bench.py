@@ -31,9 +31,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from fer_core.classifier import RUNTIMES
 from fer_core.timing import summarize_ms
 
 if TYPE_CHECKING:
+    from fer_core.classifier import Runtime
     from fer_core.sample_frames import SampleFrame
 
 REPORT_KEYS: tuple[str, ...] = (
@@ -74,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-fold-batch-norm",
         action="store_true",
         help="run the saved model as it is, without folding batch norms into convolutions (for comparison)",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="int8 copy or float32 Keras model (auto: int8 when the copy matches the model, as the app runs)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
 
@@ -152,6 +160,7 @@ def run_bench(
     flip_tta: bool = False,
     clip_frames: int = 90,
     fold_batch_norm: bool = True,
+    runtime: Runtime = "auto",
 ) -> dict[str, Any]:
     """Run every measurement; return the report (see :data:`REPORT_KEYS`)."""
     if runs < 1 or warmup < 0 or threads < 0:
@@ -182,7 +191,11 @@ def run_bench(
     if threads:
         configure_threads(threads, threads)
         cv2.setNumThreads(threads)
-    classifier_config = ClassifierConfig(flip_tta=flip_tta, fold_batch_norm=fold_batch_norm)
+    classifier_config = ClassifierConfig(
+        flip_tta=flip_tta,
+        fold_batch_norm=fold_batch_norm,
+        runtime=runtime,
+    )
     recognizer = EmotionRecognizer(model_path, RecognizerConfig(classifier=classifier_config))
     classifier = recognizer.classifier
     samples = sample_frames()
@@ -193,7 +206,7 @@ def run_bench(
             "size": list(size), "runs": runs, "warmup": warmup, "baseline_runs": baseline_runs,
             "threads": threads, "cpu_count": os.cpu_count(), "model": str(recognizer.model_path),
             "flip_tta": flip_tta, "tensorflow_already_imported": already_imported,
-            "folded_batch_norms": classifier.folded_batch_norms,
+            "folded_batch_norms": classifier.folded_batch_norms, "runtime": classifier.runtime,
         },
         "tensorflow_import_s": round(tensorflow_import_s, 4),
         "model_load_s": round(classifier.load_seconds, 4),
@@ -265,7 +278,13 @@ def format_report(report: dict[str, Any]) -> str:
         f"{config['cpu_count']} CPUs",
         f"model {config['model']}: loaded in {report['model_load_s'] * 1000:.0f} ms "
         f"(TensorFlow + Keras import {report['tensorflow_import_s']:.2f} s, not included); "
-        f"{config.get('folded_batch_norms', 0)} batch norms folded into convolutions",
+        f"runtime {config.get('runtime', 'float')}"
+        + (
+            " (int8 copy, TensorFlow Lite)"
+            if config.get("runtime") == "int8"
+            else f" ({config.get('folded_batch_norms', 0)} batch norms folded into convolutions)"
+        )
+        + f"; flip TTA {'on' if config['flip_tta'] else 'off'}",
         "",
         f"{'frame':<12} {'faces':>5} {'detect ms':>17} {'analyze+draw ms':>17} {'stream ms':>17} "
         f"{'naive: faces':>12} {'ms':>8} {'speed-up':>8}",
@@ -314,7 +333,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     report = run_bench(
         size=args.size, runs=args.runs, warmup=args.warmup, baseline_runs=args.baseline_runs, threads=args.threads,
         parallel=args.parallel, model_path=args.model, flip_tta=args.flip_tta,
-        clip_frames=args.clip_frames, fold_batch_norm=not args.no_fold_batch_norm,
+        clip_frames=args.clip_frames, fold_batch_norm=not args.no_fold_batch_norm, runtime=args.runtime,
     )  # fmt: skip
     out.write((json.dumps(report, indent=2) if args.json else format_report(report)) + "\n")
     return 0

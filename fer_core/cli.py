@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from fer_core.classifier import RUNTIMES
 from fer_core.image_io import SUPPORTED_FORMATS
 from fer_core.labels import EMOTIONS
 
@@ -51,6 +52,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--flip-tta", action="store_true", help="average each face with its mirror image (slower)")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all cores)")
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="the model's int8 copy or the float32 Keras model (auto: int8 when the copy matches the model)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +110,8 @@ def _recognizer(args: argparse.Namespace):
     from fer_core.classifier import ClassifierConfig
     from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
 
-    config = RecognizerConfig(classifier=ClassifierConfig(flip_tta=args.flip_tta, intra_op_threads=args.threads))
+    classifier = ClassifierConfig(flip_tta=args.flip_tta, intra_op_threads=args.threads, runtime=args.runtime)
+    config = RecognizerConfig(classifier=classifier)
     return EmotionRecognizer(args.model, config)
 
 

@@ -65,29 +65,34 @@ class ModelCard:
         """Whether the headline numbers (and so the app's inference) average each face with its mirror image."""
         return bool(self.headline.get("flip_tta", self.data.get("inference", {}).get("flip_tta", False)))
 
-    def split_metrics(self, split: str, *, flip_tta: bool) -> Mapping[str, Any] | None:
-        """The metrics block for ``split`` ("PublicTest"/"PrivateTest") with or without flip TTA, if present."""
-        metrics = self.data.get("metrics", {})
+    @property
+    def runtime(self) -> str:
+        """The runtime the headline numbers were measured on: ``int8`` (the quantized copy) or ``float``."""
+        return str(self.headline.get("runtime", self.data.get("inference", {}).get("runtime", "float")))
+
+    def split_metrics(self, split: str, *, flip_tta: bool, runtime: str | None = None) -> Mapping[str, Any] | None:
+        """The metrics block for ``split`` ("PublicTest"/"PrivateTest") with or without flip TTA, if present.
+
+        ``runtime="float"`` asks for the float32 Keras model's numbers when the headline ones are the int8 copy's.
+        """
+        float_asked = runtime == "float" and self.runtime != "float"
+        metrics = self.data.get("metrics_float" if float_asked else "metrics", {})
+        if not isinstance(metrics, Mapping):
+            return None
         block = metrics.get(f"{split}_flip_tta" if flip_tta else split)
         return block if isinstance(block, Mapping) else None
 
     def summary_rows(self) -> list[dict[str, Any]]:
-        """One row per split and TTA setting: accuracy and macro-F1 (as fractions), and the image count."""
+        """One row per runtime, split and TTA setting: accuracy and macro-F1 (as fractions), and the image count."""
         rows = []
-        for split in ("PublicTest", "PrivateTest"):
-            for flip in (False, True):
-                block = self.split_metrics(split, flip_tta=flip)
-                if block is None:
-                    continue
-                rows.append(
-                    {
-                        "split": split,
-                        "flip TTA": "yes" if flip else "no",
-                        "accuracy": _number(block.get("accuracy")),
-                        "macro-F1": _number(block.get("macro_f1")),
-                        "images": block.get("count"),
-                    }
-                )
+        runtimes = [self.runtime] + (["float"] if self.runtime != "float" else [])
+        for runtime in runtimes:
+            for split in ("PublicTest", "PrivateTest"):
+                for flip in (False, True):
+                    block = self.split_metrics(split, flip_tta=flip, runtime=runtime)
+                    if block is None:
+                        continue
+                    rows.append(_summary_row(runtime, split, flip, block))
         return rows
 
     def per_class_rows(self, split: str | None = None, *, flip_tta: bool | None = None) -> list[dict[str, Any]]:
@@ -137,14 +142,33 @@ class ModelCard:
         return {key: self.data[key] for key in keys if key in self.data}
 
 
+def _summary_row(runtime: str, split: str, flip: bool, block: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "runtime": RUNTIME_NAMES.get(runtime, runtime),
+        "split": split,
+        "flip TTA": "yes" if flip else "no",
+        "accuracy": _number(block.get("accuracy")),
+        "macro-F1": _number(block.get("macro_f1")),
+        "images": block.get("count"),
+    }
+
+
+RUNTIME_NAMES: dict[str, str] = {"int8": "int8 copy", "float": "float32 Keras"}
+
+
 def training_recipe(card: Mapping[str, Any]) -> list[str]:
-    """The training commands recorded in card data, earliest first: ``training.recipe``, else its ``command``."""
+    """The commands recorded in card data, earliest first: training (``training.recipe``, else its ``command``),
+    then the int8 quantization when the headline runtime is the int8 copy."""
     training = card.get("training")
-    if not isinstance(training, Mapping):
-        return []
-    recipe = training.get("recipe")
-    if not isinstance(recipe, list):
-        recipe = [training.get("command")]
+    recipe: list[Any] = []
+    if isinstance(training, Mapping):
+        recorded = training.get("recipe")
+        recipe = recorded if isinstance(recorded, list) else [training.get("command")]
+    inference = card.get("inference")
+    if isinstance(inference, Mapping) and inference.get("runtime") == "int8":
+        quantization = inference.get("quantization")
+        if isinstance(quantization, Mapping):
+            recipe = [*recipe, quantization.get("command")]
     return [command for command in recipe if isinstance(command, str) and command]
 
 

@@ -121,6 +121,19 @@ def test_model_page_shows_the_cards_metrics_and_tables(card_path):
     assert list(at.dataframe[1].value["emotion"]) == list(EMOTIONS)
     assert len(at.get("image")) == 1, "only the report figure that exists is shown"
     assert [block.value for block in at.code] == ["\n".join(card["training"]["recipe"])]
+    # this card was measured on the float model, but the app runs the shipped model's int8 copy: say so
+    assert any("int8 copy, not the float32 Keras" in text for text in texts(at.warning))
+
+
+def test_model_page_of_an_int8_card_shows_both_runtimes(tmp_path, monkeypatch):
+    card_path = write_card(tmp_path, flip_tta=True, int8=True)
+    monkeypatch.setenv("FER_MODEL_CARD", str(card_path))
+    at = run(MODEL)
+    assert not at.exception and not at.error and not at.warning  # the app runs what the card measured
+    runtimes = list(at.dataframe[0].value["runtime"])
+    assert runtimes == ["int8 copy"] * 4 + ["float32 Keras"] * 4
+    assert any("int8 copy, with flip" in text for text in texts(at.markdown))
+    assert at.code[0].value.endswith("python -m training.quantize --model models/fer_model.keras")
 
 
 def test_model_page_without_a_card(no_card):

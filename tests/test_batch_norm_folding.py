@@ -85,10 +85,10 @@ def test_folded_conv_weights_follow_the_batch_norm_formula():
     np.testing.assert_allclose(folded.predict(images, verbose=0), expected, atol=1e-5)
 
 
-def test_classifier_folds_by_default_and_gives_the_saved_models_probabilities():
+def test_float_classifier_folds_by_default_and_gives_the_saved_models_probabilities():
     images = _fixture_images()
-    folded = EmotionClassifier()
-    plain = EmotionClassifier(config=ClassifierConfig(fold_batch_norm=False))
+    folded = EmotionClassifier(config=ClassifierConfig(runtime="float"))
+    plain = EmotionClassifier(config=ClassifierConfig(runtime="float", fold_batch_norm=False))
     assert folded.folded_batch_norms > 0 and plain.folded_batch_norms == 0
     np.testing.assert_allclose(folded.predict_batch(images), plain.predict_batch(images), atol=2e-5)
     labels = np.array([label for _, label, _ in fer_fixture_faces("test")])

@@ -20,19 +20,28 @@ from fer_core.model_card import (
 
 STAGE_ONE = "python -m training.train --run-dir runs/a --epochs 64"
 STAGE_TWO = "python -m training.train --run-dir runs/b --init-from runs/a/last.keras --epochs 72"
+QUANTIZE = "python -m training.quantize --model models/fer_model.keras"
 
 
-def write_card(folder: Path, *, flip_tta: bool = False, with_reports: bool = True) -> Path:
-    """A card in the exact shape training.evaluate writes, with metrics computed by its own split_metrics."""
+def _noisy_metrics(rng: np.random.Generator, labels: np.ndarray) -> dict:
     from training.evaluate import split_metrics
 
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, len(EMOTIONS), 300)
     metrics = {}
     for split in ("PublicTest", "PrivateTest"):
         for flip in (False, True):
             noisy = np.eye(len(EMOTIONS))[labels] * (0.6 if flip else 0.5) + rng.random((300, len(EMOTIONS)))
             metrics[f"{split}{'_flip_tta' if flip else ''}"] = split_metrics(labels, noisy)
+    return metrics
+
+
+def write_card(folder: Path, *, flip_tta: bool = False, with_reports: bool = True, int8: bool = False) -> Path:
+    """A card in the exact shape training.evaluate writes, with metrics computed by its own split_metrics.
+
+    ``int8``: the headline runtime is the int8 copy, with the float model's metrics beside it.
+    """
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, len(EMOTIONS), 300)
+    metrics = _noisy_metrics(rng, labels)
     headline = metrics["PrivateTest_flip_tta" if flip_tta else "PrivateTest"]
     reports = folder / "reports"
     reports.mkdir(parents=True, exist_ok=True)
@@ -50,6 +59,10 @@ def write_card(folder: Path, *, flip_tta: bool = False, with_reports: bool = Tru
         "evaluation_command": "python -m training.evaluate --flip-tta",
         "training": {"command": STAGE_TWO, "recipe": [STAGE_ONE, STAGE_TWO]},
     }  # fmt: skip
+    if int8:
+        card["inference"] = {"flip_tta": flip_tta, "runtime": "int8", "quantization": {"command": QUANTIZE}}
+        card["headline"]["runtime"] = "int8"
+        card["metrics_float"] = _noisy_metrics(rng, labels)
     path = folder / "model_card.json"
     path.write_text(json.dumps(card))
     return path
@@ -71,6 +84,30 @@ def test_headline_and_tables_come_from_the_card(tmp_path):
     assert [r["emotion"] for r in per_class] == list(EMOTIONS)
     assert per_class[3]["F1"] == raw["metrics"]["PrivateTest_flip_tta"]["per_class"]["happy"]["f1"]
     assert sum(r["support"] for r in per_class) == 300
+
+
+def test_int8_cards_show_both_runtimes_and_the_quantize_command(tmp_path):
+    card = load_model_card(write_card(tmp_path, flip_tta=True, int8=True))
+    assert card is not None and card.runtime == "int8"
+    raw = json.loads(card.path.read_text())
+    rows = card.summary_rows()
+    assert [(r["runtime"], r["split"], r["flip TTA"]) for r in rows] == [
+        (runtime, split, flip)
+        for runtime in ("int8 copy", "float32 Keras")
+        for split in ("PublicTest", "PrivateTest")
+        for flip in ("no", "yes")
+    ]
+    assert rows[3]["accuracy"] == raw["metrics"]["PrivateTest_flip_tta"]["accuracy"] == card.accuracy
+    assert rows[7]["accuracy"] == raw["metrics_float"]["PrivateTest_flip_tta"]["accuracy"]
+    as_float = raw["metrics_float"]["PrivateTest_flip_tta"]
+    assert card.split_metrics("PrivateTest", flip_tta=True, runtime="float") == as_float
+    assert card.recipe() == [STAGE_ONE, STAGE_TWO, QUANTIZE]
+    # a float card lists only the training commands, even if an int8 copy was once made
+    float_card = {**raw, "inference": {**raw["inference"], "runtime": "float"}}
+    assert training_recipe(float_card) == [STAGE_ONE, STAGE_TWO]
+    plain = load_model_card(write_card(tmp_path / "plain"))
+    assert plain is not None and plain.runtime == "float"
+    assert {r["runtime"] for r in plain.summary_rows()} == {"float32 Keras"}
 
 
 def test_only_existing_readable_report_figures_are_offered(tmp_path):

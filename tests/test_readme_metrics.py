@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.test_model_card import STAGE_ONE, STAGE_TWO, write_card
+from tests.test_model_card import QUANTIZE, STAGE_ONE, STAGE_TWO, write_card
 from training.readme_metrics import END, START, main, render
 
 
@@ -22,6 +22,17 @@ def test_render_copies_numbers_and_recipe_and_check_spots_a_stale_readme(tmp_pat
     assert text.startswith("# Title\n\n") and text.endswith("\n\nmore text\n") and "old numbers" not in text
     assert f"```bash\n{STAGE_ONE}\n{STAGE_TWO}\n```" in text
     assert f"**{card['headline']['accuracy']:.2%} PrivateTest accuracy" in text
+
+
+def test_int8_card_names_the_runtime_the_quantize_command_and_the_float_numbers(tmp_path):
+    card = json.loads(write_card(tmp_path, flip_tta=True, int8=True).read_text())
+    block = render(f"{START}\n{END}", card)
+    assert f"{STAGE_TWO}\n{QUANTIZE}\n```" in block and "and quantized to int8" in block
+    assert f"The app runs the int8 copy with flip TTA on: **{card['headline']['accuracy']:.2%}" in block
+    as_float = card["metrics_float"]["PrivateTest_flip_tta"]
+    assert f"float32 (`--runtime float`): {as_float['accuracy']:.2%} accuracy, {as_float['macro_f1']:.2%}" in block
+    plain = render(f"{START}\n{END}", json.loads(write_card(tmp_path / "plain").read_text()))
+    assert "int8" not in plain and "The app runs the Keras model" in plain
 
 
 def test_readme_without_markers_is_refused(tmp_path):

@@ -32,6 +32,18 @@ def test_card_describes_the_shipped_file(card):
         assert (CARD.parent / figure).is_file(), figure
 
 
+def test_card_describes_the_shipped_int8_copy(card):
+    from fer_core.quantized_model import file_sha256, quantized_model_status
+
+    assert card["inference"]["runtime"] == card["headline"]["runtime"] == "int8"
+    status = quantized_model_status(MODEL)
+    assert status.usable, status.reason
+    assert card["inference"]["quantization"] == status.record, "int8 copy changed: re-run python -m training.evaluate"
+    assert file_sha256(status.path) == status.record["quantized_sha256"]
+    scores = status.record["public_test"]  # chosen on PublicTest: at most max_drop_points below the float model
+    assert scores["float"]["accuracy_flip_tta"] - scores["int8"]["accuracy_flip_tta"] <= scores["max_drop_points"] / 100
+
+
 def test_readme_shows_the_card_numbers(card):
     from training.readme_metrics import render
 
@@ -48,6 +60,28 @@ def test_private_test_accuracy_matches_card(card, tmp_path):
 
     private = load_fer2013(DATASET, cache_dir=tmp_path)["PrivateTest"]
     flip = card["headline"]["flip_tta"]
-    probabilities = predict_split(EmotionClassifier(MODEL), private.images, flip=flip)
+    classifier = EmotionClassifier(MODEL)  # as the app runs it
+    assert classifier.runtime == card["headline"]["runtime"]
+    probabilities = predict_split(classifier, private.images, flip=flip)
     accuracy = split_metrics(private.labels, probabilities)["accuracy"]
     assert accuracy >= card["headline"]["accuracy"] - 0.003, (accuracy, card["headline"])
+
+
+@pytest.mark.dataset
+@pytest.mark.skipif(not DATASET.is_file(), reason=f"full FER2013 not found at {DATASET} (set FER2013_PATH)")
+def test_quantizing_again_reproduces_the_shipped_int8_copy(card, tmp_path):
+    """The README's quantize command on a copy of the shipped model gives the same PublicTest scores."""
+    import shutil
+
+    from training.quantize import quantize
+
+    model = tmp_path / MODEL.name
+    shutil.copyfile(MODEL, model)
+    shipped = card["inference"]["quantization"]
+    record = quantize(
+        model, DATASET, calibration_count=shipped["calibration"]["faces"], seed=shipped["calibration"]["seed"],
+        cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    for runtime in ("float", "int8"):
+        for key, value in record["public_test"][runtime].items():
+            assert abs(value - shipped["public_test"][runtime][key]) <= 0.003, (runtime, key, value)

@@ -4,21 +4,22 @@
 
 Metrics (scikit-learn) with and without horizontal-flip test-time augmentation: accuracy, macro-F1 and
 per-class precision/recall/F1. Writes ``models/model_card.json`` and PNGs under ``models/reports/``. The
-model is run through ``fer_core``'s own classifier, so the numbers are those of the app's inference path.
+model is run through ``fer_core``'s own classifier, so the numbers are those of the app's inference path: the
+int8 copy from ``python -m training.quantize`` when it matches the model (the float32 Keras model's numbers are
+then recorded too, as ``metrics_float``), else the Keras model.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from training.command_line import model_command_parser, recorded_command, reporting_errors
 
 logger = logging.getLogger("training.evaluate")
 
@@ -78,6 +79,28 @@ def predict_split(classifier, images: np.ndarray, *, flip: bool, batch_size: int
     return np.concatenate(outputs) if outputs else np.zeros((0, 7), np.float32)
 
 
+def _test_metrics(classifier, splits: dict, default_flip_tta: bool) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics on PublicTest and PrivateTest, with and without flip TTA; PrivateTest's headline probabilities."""
+    metrics: dict[str, Any] = {}
+    private_probabilities = np.zeros((0, 7), np.float32)
+    for split_name in ("PublicTest", "PrivateTest"):
+        split = splits[split_name]
+        for flip in (False, True):
+            probabilities = predict_split(classifier, split.images, flip=flip)
+            key = f"{split_name}{'_flip_tta' if flip else ''}"
+            metrics[key] = split_metrics(split.labels, probabilities)
+            logger.info(
+                "%s (%s): accuracy %.4f macro-F1 %.4f",
+                key,
+                classifier.runtime,
+                metrics[key]["accuracy"],
+                metrics[key]["macro_f1"],
+            )
+            if split_name == "PrivateTest" and flip == default_flip_tta:
+                private_probabilities = probabilities
+    return metrics, private_probabilities
+
+
 def evaluate(
     model_path: Path,
     data: Path,
@@ -90,26 +113,24 @@ def evaluate(
     cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model_path``; write the card and reports; return the card."""
-    from fer_core.classifier import EmotionClassifier
+    from fer_core.classifier import ClassifierConfig, EmotionClassifier
     from fer_core.labels import EMOTIONS
     from fer_core.preprocessing import INPUT_SIZE, PREPROCESSING_DESCRIPTION
+    from fer_core.quantized_model import quantized_model_status
     from training import reports
     from training.data import load_fer2013, source_fingerprint
     from training.stages import combined_log, training_stages
 
-    classifier = EmotionClassifier(model_path)
+    classifier = EmotionClassifier(model_path)  # the app's runtime: the int8 copy when it matches, else float32
     splits = load_fer2013(data, **({"cache_dir": cache_dir} if cache_dir else {}))
-    metrics: dict[str, Any] = {}
-    private_probabilities = None
-    for split_name in ("PublicTest", "PrivateTest"):
-        split = splits[split_name]
-        for flip in (False, True):
-            probabilities = predict_split(classifier, split.images, flip=flip)
-            key = f"{split_name}{'_flip_tta' if flip else ''}"
-            metrics[key] = split_metrics(split.labels, probabilities)
-            logger.info("%s: accuracy %.4f macro-F1 %.4f", key, metrics[key]["accuracy"], metrics[key]["macro_f1"])
-            if split_name == "PrivateTest" and flip == default_flip_tta:
-                private_probabilities = probabilities
+    metrics, private_probabilities = _test_metrics(classifier, splits, default_flip_tta)
+    inference: dict[str, Any] = {"flip_tta": default_flip_tta, "runtime": classifier.runtime}
+    float_metrics = None
+    if classifier.quantized_model is not None:
+        inference["quantization"] = quantized_model_status(model_path).record
+        float_metrics, _ = _test_metrics(
+            EmotionClassifier(model_path, ClassifierConfig(runtime="float")), splits, default_flip_tta
+        )
 
     reports_dir.mkdir(parents=True, exist_ok=True)
     suffix = " (flip TTA)" if default_flip_tta else ""
@@ -160,7 +181,7 @@ def evaluate(
         "preprocessing": PREPROCESSING_DESCRIPTION + " (fer_core.preprocessing.prepare_faces)",
         "params": int(classifier.model.count_params()),
         "architecture": classifier.model.name,
-        "inference": {"flip_tta": default_flip_tta},
+        "inference": inference,
         "training": training_config,
         "training_epochs_logged": len(log.get("accuracy", [])),
         "data": {
@@ -174,10 +195,12 @@ def evaluate(
         "headline": {
             "split": "PrivateTest",
             "flip_tta": default_flip_tta,
+            "runtime": classifier.runtime,
             "accuracy": metrics[headline_key]["accuracy"],
             "macro_f1": metrics[headline_key]["macro_f1"],
         },
         "metrics": metrics,
+        **({"metrics_float": float_metrics} if float_metrics is not None else {}),
         "reports": {
             name: str(path.relative_to(card_path.parent)) if path.is_relative_to(card_path.parent) else str(path)
             for name, path in figures.items()
@@ -192,28 +215,25 @@ def evaluate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/fer_model.keras")
-    parser.add_argument("--data", default="../shared/datasets/fer2013.zip")
+    parser = model_command_parser("training.evaluate", __doc__ or "")
     parser.add_argument("--run-dir", default=None, help="training run folder (config.json, log.csv) for the card")
     parser.add_argument("--card", default="models/model_card.json")
     parser.add_argument("--reports", default="models/reports")
     parser.add_argument("--flip-tta", action="store_true", help="headline numbers use flip test-time augmentation")
     args = parser.parse_args(argv)
-    try:
-        card = evaluate(
+    card = reporting_errors(
+        lambda: evaluate(
             Path(args.model),
             Path(args.data),
             run_dir=Path(args.run_dir) if args.run_dir else None,
             card_path=Path(args.card),
             reports_dir=Path(args.reports),
             default_flip_tta=args.flip_tta,
-            command="python -m training.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
-        )
-    except (ValueError, RuntimeError) as error:
-        logger.error("%s", error)
+            command=recorded_command("training.evaluate", argv),
+        ),
+        logger,
+    )
+    if card is None:
         return 2
     headline = card["headline"]
     print(

@@ -23,7 +23,8 @@ def metrics_block(card: dict) -> str:
         f"Model `{card['model_file']}` ({card['params']:,} parameters, {card['architecture']}), "
         f"evaluated {card['evaluated_at'][:10]} with `{card['evaluation_command']}`:",
         "",
-        "| split | accuracy | macro-F1 | accuracy, flip TTA | macro-F1, flip TTA |",
+        f"| split{' (int8 copy)' if card['headline'].get('runtime') == 'int8' else ''} | accuracy | macro-F1 | "
+        "accuracy, flip TTA | macro-F1, flip TTA |",
         "|---|---|---|---|---|",
     ]
     for split in ("PublicTest", "PrivateTest"):
@@ -36,19 +37,30 @@ def metrics_block(card: dict) -> str:
     if recipe:
         lines += [
             "",
-            "Trained from random weights with these commands (recorded in the model card):",
+            "Trained from random weights"
+            + (" and quantized to int8" if card.get("inference", {}).get("runtime") == "int8" else "")
+            + " with these commands (recorded in the model card):",
             "",
             "```bash",
             *recipe,
             "```",
         ]
     headline = card["headline"]
+    int8 = headline.get("runtime") == "int8"
     lines += [
         "",
-        f"The app runs with flip TTA {'on' if headline['flip_tta'] else 'off'}: **{headline['accuracy']:.2%} "
+        f"The app runs {'the int8 copy' if int8 else 'the Keras model'} with flip TTA "
+        f"{'on' if headline['flip_tta'] else 'off'}: **{headline['accuracy']:.2%} "
         f"PrivateTest accuracy, {headline['macro_f1']:.2%} macro-F1**.",
-        END,
     ]
+    if int8 and "metrics_float" in card:
+        key = "PrivateTest_flip_tta" if headline["flip_tta"] else "PrivateTest"
+        as_float = card["metrics_float"][key]
+        lines.append(
+            f"The same model in float32 (`--runtime float`): {as_float['accuracy']:.2%} accuracy, "
+            f"{as_float['macro_f1']:.2%} macro-F1."
+        )
+    lines.append(END)
     return "\n".join(lines)
 
 
