@@ -106,13 +106,16 @@ def test_training_data_equals_what_the_classifier_receives(recognizer, monkeypat
     training_batch = prepare_faces(split.images)
     classifier = recognizer.classifier
     received: list[np.ndarray] = []
-    forward = classifier._forward
+    # the model call of the runtime in use: the int8 copy (shipped) or the float tf.function
+    int8 = classifier.quantized_model
+    owner, name = (int8, "predict_batch") if int8 is not None else (classifier, "_forward")
+    forward = getattr(owner, name)
 
     def spy(batch):
         received.append(np.asarray(batch))
-        return forward(tf.constant(batch))
+        return forward(batch if owner is not classifier else tf.constant(batch))
 
-    monkeypatch.setattr(classifier, "_forward", spy)
+    monkeypatch.setattr(owner, name, spy)
     # Inference gets each face as a colour photo would give it (RGB) and through the recognizer's crop path.
     colour = [cv2.cvtColor(face, cv2.COLOR_GRAY2RGB) for face in split.images]
     classifier.classify(colour)
