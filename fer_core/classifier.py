@@ -165,7 +165,7 @@ class EmotionClassifier:
         try:
             if not status.usable:
                 raise QuantizedModelError(status.reason)
-            return QuantizedModel(status.path, threads=self.config.int8_threads)
+            return QuantizedModel(status.path, threads=self.config.int8_threads, record=status.record)
         except QuantizedModelError as error:
             if self.config.runtime == "int8":
                 raise ModelLoadError(f"int8 runtime for {self.model_path}: {error}") from error

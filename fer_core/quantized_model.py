@@ -91,10 +91,20 @@ class QuantizedModel:
     larger batches run in chunks of ``max_batch``. Calls are serialised with a lock.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int = 1, max_batch: int = 64, cached_sizes: int = 4):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        threads: int = 1,
+        max_batch: int = 64,
+        cached_sizes: int = 4,
+        record: dict[str, Any] | None = None,
+    ):
         if threads < 1 or max_batch < 1 or cached_sizes < 1:
             raise ValueError("threads, max_batch and cached_sizes must be >= 1")
         self.path = Path(path)
+        self.record = record or {}
+        """What ``python -m training.quantize`` recorded about this copy (empty when not given)."""
         self.threads = threads
         self.max_batch = max_batch
         self._cached_sizes = cached_sizes

@@ -40,6 +40,27 @@ def recognizer():
     return EmotionRecognizer()
 
 
+def save_small_random_model(path: Path, seed: int = 0):
+    """Save (and return) a small untrained Keras model of the FER shape, (48, 48, 1) -> 7 probabilities.
+
+    Its dense layer sees positions, so it is not mirror-symmetric: a face and its mirror image get different
+    probabilities.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((48, 48, 1)),
+            keras.layers.Conv2D(4, 5, strides=4, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(7, activation="softmax"),
+        ]
+    )
+    model.save(path)
+    return model
+
+
 def fixture_train_config(directory: Path, **overrides):
     """A ``TrainConfig`` for a tiny float32 run on the fixture set under ``directory`` (run/ and cache/)."""
     from training.train import TrainConfig

@@ -23,19 +23,10 @@ def model_path_for_tests(directory: Path) -> Path:
     shipped = default_model_path()
     if shipped.is_file():
         return shipped
-    import keras
+    from conftest import save_small_random_model
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((48, 48, 1)),
-            keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(7, activation="softmax"),
-        ]
-    )
     path = directory / "untrained_fer_model.keras"
-    model.save(path)
+    save_small_random_model(path)
     return path
 
 

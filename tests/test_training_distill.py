@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import evaluate_fixture_run, fer_fixture_faces, fixture_train_config
+from conftest import evaluate_fixture_run, fer_fixture_faces, fixture_train_config, save_small_random_model
 
 from fer_core.preprocessing import prepare_faces
 from training.distill import distillation_targets, mirror_averaged_probabilities
@@ -26,17 +26,7 @@ def _fixture_batch() -> tuple[np.ndarray, np.ndarray]:
 
 def _teacher(path: Path) -> keras.Model:
     """A small random model that is not mirror-symmetric (its dense layer sees positions)."""
-    keras.utils.set_random_seed(3)
-    model = keras.Sequential(
-        [
-            keras.Input((48, 48, 1)),
-            keras.layers.Conv2D(4, 5, strides=4, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(7, activation="softmax"),
-        ]
-    )
-    model.save(path)
-    return model
+    return save_small_random_model(path, seed=3)
 
 
 def test_mirror_averaged_probabilities_are_the_mean_over_both_views(tmp_path):

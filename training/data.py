@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from fer_core.labels import EMOTIONS, NUM_CLASSES
+from fer_core.quantized_model import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -151,15 +152,12 @@ def _read_csv(path: Path) -> dict[str, Split]:
 
 def source_fingerprint(path: Path) -> str:
     """A cheap, stable fingerprint of a dataset source: SHA-256 of the file, or of the folder's listing."""
-    digest = hashlib.sha256()
     if path.is_file():
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    else:
-        for file in sorted(path.rglob("*")):
-            if file.is_file():
-                digest.update(f"{file.relative_to(path).as_posix()}:{file.stat().st_size}\n".encode())
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for file in sorted(path.rglob("*")):
+        if file.is_file():
+            digest.update(f"{file.relative_to(path).as_posix()}:{file.stat().st_size}\n".encode())
     return digest.hexdigest()
 
 

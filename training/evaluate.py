@@ -116,7 +116,6 @@ def evaluate(
     from fer_core.classifier import ClassifierConfig, EmotionClassifier
     from fer_core.labels import EMOTIONS
     from fer_core.preprocessing import INPUT_SIZE, PREPROCESSING_DESCRIPTION
-    from fer_core.quantized_model import quantized_model_status
     from training import reports
     from training.data import load_fer2013, source_fingerprint
     from training.stages import combined_log, training_stages
@@ -127,7 +126,7 @@ def evaluate(
     inference: dict[str, Any] = {"flip_tta": default_flip_tta, "runtime": classifier.runtime}
     float_metrics = None
     if classifier.quantized_model is not None:
-        inference["quantization"] = quantized_model_status(model_path).record
+        inference["quantization"] = classifier.quantized_model.record
         float_metrics, _ = _test_metrics(
             EmotionClassifier(model_path, ClassifierConfig(runtime="float")), splits, default_flip_tta
         )

@@ -12,7 +12,6 @@ runs the int8 copy while it matches the Keras file.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
@@ -79,14 +78,13 @@ def convert_to_int8(model: Any, calibration: np.ndarray) -> bytes:
 
 
 def _accuracies(predictor: Any, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    from training.evaluate import predict_split
+    from training.evaluate import predict_split, split_metrics
 
-    single = predict_split(predictor, images, flip=False)
-    flipped = predict_split(predictor, images, flip=True)
-    return {
-        "accuracy": round(float((single.argmax(1) == labels).mean()), 4),
-        "accuracy_flip_tta": round(float((flipped.argmax(1) == labels).mean()), 4),
-    }
+    scores = {}
+    for flip in (False, True):
+        probabilities = predict_split(predictor, images, flip=flip)
+        scores[f"accuracy{'_flip_tta' if flip else ''}"] = split_metrics(labels, probabilities)["accuracy"]
+    return scores
 
 
 def quantize(
@@ -142,10 +140,6 @@ def quantize(
     return record
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {"calibration_count": args.calibration_count, "seed": args.seed, "max_public_drop": args.max_public_drop}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = model_command_parser("training.quantize", __doc__ or "")
     parser.add_argument("--calibration-count", type=int, default=500, help="Training faces to calibrate on")
@@ -159,7 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = recorded_command("training.quantize", argv)
     record = reporting_errors(
-        lambda: quantize(Path(args.model), Path(args.data), **_settings(args), command=command), logger
+        lambda: quantize(
+            Path(args.model),
+            Path(args.data),
+            calibration_count=args.calibration_count,
+            seed=args.seed,
+            max_public_drop=args.max_public_drop,
+            command=command,
+        ),
+        logger,
     )
     if record is None:
         return 2

@@ -246,6 +246,7 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
     from fer_core.preprocessing import prepare_faces
     from training.augment import AugmentConfig, build_augmenter
     from training.data import load_fer2013, source_fingerprint
+    from training.stages import read_json
 
     if config.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {config.schedule!r}: choose one of {', '.join(SCHEDULES)}")
@@ -279,7 +280,7 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
 
         train_targets = distillation_targets(Path(config.distill_from), x_train, train_targets, config.distill_weight)
 
-    state = json.loads(state_path.read_text()) if resume and state_path.exists() else {}
+    state = read_json(state_path) if resume else {}
     initial_epoch = int(state.get("epoch", 0)) if resume and last_path.exists() else 0
     stream_seed = batch_stream_seed(config, initial_epoch)
     logger.info("shuffle and augmentation seed %d", stream_seed)
