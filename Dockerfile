@@ -26,7 +26,7 @@ COPY content/ content/
 COPY models/ models/
 COPY app_pages/ app_pages/
 COPY app.py ./
-RUN python -c "import fer_core, fer_core.app_support, fer_core.live"
+RUN python -c "import fer_core, fer_core.sessions.app_support, fer_core.sessions.live"
 
 USER app
 EXPOSE 8501

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core.app_support import keep_keras_session
+from fer_core.sessions.app_support import keep_keras_session
 
 keep_keras_session()
 

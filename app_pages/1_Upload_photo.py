@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core.app_support import PRIVACY_NOTE, apply_accent, content_policy, require_recognizer, setup_page
-from fer_core.content_view import decision_for_face, render_panel
-from fer_core.image_io import ImageLimits
-from fer_core.upload import analyze_upload
+from fer_core.recognition.image_io import ImageLimits
+from fer_core.sessions.app_support import PRIVACY_NOTE, apply_accent, content_policy, require_recognizer, setup_page
+from fer_core.sessions.content_view import decision_for_face, render_panel
+from fer_core.sessions.upload import analyze_upload
 
 LIMITS = ImageLimits()
 FILE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]

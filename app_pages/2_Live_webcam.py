@@ -13,7 +13,11 @@ import pandas as pd
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from fer_core.app_support import (
+from fer_core.labels import EMOTIONS
+from fer_core.mood.content import ContentPolicy
+from fer_core.mood.tracker import MoodConfig
+from fer_core.recognition.drawing import EMOTION_COLORS_RGB
+from fer_core.sessions.app_support import (
     PRIVACY_NOTE,
     apply_accent,
     content_policy,
@@ -21,13 +25,9 @@ from fer_core.app_support import (
     secrets_or_none,
     setup_page,
 )
-from fer_core.content import ContentPolicy
-from fer_core.content_view import render_panel
-from fer_core.drawing import EMOTION_COLORS_RGB
-from fer_core.labels import EMOTIONS
-from fer_core.live import SENSITIVITY_PRESETS, LiveProcessor, describe_mood, detector_for_sensitivity
-from fer_core.mood import MoodConfig
-from fer_core.rtc import IceConfigError, describe, ice_servers
+from fer_core.sessions.content_view import render_panel
+from fer_core.sessions.live import SENSITIVITY_PRESETS, LiveProcessor, describe_mood, detector_for_sensitivity
+from fer_core.sessions.rtc import IceConfigError, describe, ice_servers
 
 REFRESH_S = 1.0
 CHART_REFRESH_S = 2.0

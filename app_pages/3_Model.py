@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core.app_support import model_card, require_recognizer, setup_page
-from fer_core.model_card import REPORT_TITLES, RUNTIME_NAMES, format_percent
+from fer_core.sessions.app_support import model_card, require_recognizer, setup_page
+from fer_core.sessions.model_card import REPORT_TITLES, RUNTIME_NAMES, format_percent
 
 setup_page("Model", "📊")
 st.title("The model")

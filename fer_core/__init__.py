@@ -12,7 +12,8 @@ TensorFlow is imported only when a model is loaded, so the mood and content modu
 
 from __future__ import annotations
 
-from fer_core.classifier import (
+from fer_core.labels import EMOTIONS, NUM_CLASSES
+from fer_core.recognition.classifier import (
     DEFAULT_MODEL_PATH,
     ClassifierConfig,
     EmotionClassifier,
@@ -20,13 +21,12 @@ from fer_core.classifier import (
     configure_threads,
     default_model_path,
 )
-from fer_core.detector import Box, DetectorConfig, FaceDetector
-from fer_core.drawing import draw_results
-from fer_core.labels import EMOTIONS, NUM_CLASSES
-from fer_core.preprocessing import INPUT_SIZE, prepare_faces
-from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
-from fer_core.results import FaceResult
-from fer_core.tracking import FaceTracker, TrackerConfig
+from fer_core.recognition.detector import Box, DetectorConfig, FaceDetector
+from fer_core.recognition.drawing import draw_results
+from fer_core.recognition.preprocessing import INPUT_SIZE, prepare_faces
+from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
+from fer_core.recognition.results import FaceResult
+from fer_core.recognition.tracking import FaceTracker, TrackerConfig
 
 __all__ = [
     "DEFAULT_MODEL_PATH",

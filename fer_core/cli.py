@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from fer_core.classifier import RUNTIMES
-from fer_core.image_io import SUPPORTED_FORMATS
 from fer_core.labels import EMOTIONS
+from fer_core.recognition.classifier import RUNTIMES
+from fer_core.recognition.image_io import SUPPORTED_FORMATS
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(video)
 
-    from fer_core import bench
+    from fer_core.measure import bench
 
     bench_parser = commands.add_parser(
         "bench", help="time detection, classification and the whole pipeline on real images",
@@ -107,8 +107,8 @@ def _positive_int(text: str) -> int:
 
 
 def _recognizer(args: argparse.Namespace):
-    from fer_core.classifier import ClassifierConfig
-    from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
+    from fer_core.recognition.classifier import ClassifierConfig
+    from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
 
     classifier = ClassifierConfig(flip_tta=args.flip_tta, intra_op_threads=args.threads, runtime=args.runtime)
     config = RecognizerConfig(classifier=classifier)
@@ -117,7 +117,7 @@ def _recognizer(args: argparse.Namespace):
 
 def predict_files(recognizer, paths: Sequence[str]) -> list[dict[str, Any]]:
     """One record per path: ``{"file", "faces": [FaceResult.to_dict()...], "error": None | message}``."""
-    from fer_core.image_io import ImageLoadError, load_image
+    from fer_core.recognition.image_io import ImageLoadError, load_image
 
     records: list[dict[str, Any]] = []
     for path in paths:
@@ -252,14 +252,14 @@ def run_video(args: argparse.Namespace, out: TextIO) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    from fer_core.classifier import ModelLoadError
+    from fer_core.recognition.classifier import ModelLoadError
 
     try:
         if args.command == "predict":
             return run_predict(args, sys.stdout)
         if args.command == "video":
             return run_video(args, sys.stdout)
-        from fer_core import bench
+        from fer_core.measure import bench
 
         return bench.run_command(args, sys.stdout)
     except (ModelLoadError, VideoReadError) as error:

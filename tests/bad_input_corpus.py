@@ -1,6 +1,6 @@
 """The bad-input corpus, generated in memory (nothing checked in): hostile, broken and unusual image files.
 
-Every case says what :func:`fer_core.image_io.load_image` must do with it: decode it (``shape``: the
+Every case says what :func:`fer_core.recognition.image_io.load_image` must do with it: decode it (``shape``: the
 expected array shape) or reject it with an :class:`ImageLoadError` whose message contains ``message``.
 """
 

@@ -2,12 +2,13 @@
 
 pylibsrtp (aiortc's SRTP, imported by the live page through streamlit-webrtc) segfaults if it is imported after
 TensorFlow. Some test modules import Keras at collection time and AppTest runs the live page in this process, so
-pylibsrtp is imported here first (the app does the same in ``fer_core.classifier``).
+pylibsrtp is imported here first (the app does the same in ``fer_core.recognition.classifier``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,10 @@ from fer_core.labels import EMOTIONS
 
 with contextlib.suppress(ImportError):
     import pylibsrtp  # noqa: F401  (before anything imports TensorFlow: see the module docstring)
+
+# oneDNN's custom CPU kernels corrupt the heap ("malloc assertion failure", then abort) while the distillation
+# fixture run trains on AVX512-BF16 CPUs; the tests run TensorFlow's own kernels (the app runs the int8 copy).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 FER_FIXTURES = Path(__file__).parent / "fixtures" / "fer2013_tiny"
 
@@ -35,7 +40,7 @@ def fer_fixture_faces(split: str = "test") -> list[tuple[Path, int, np.ndarray]]
 @pytest.fixture(scope="session")
 def recognizer():
     """The shipped model behind one EmotionRecognizer, loaded once for the whole test session."""
-    from fer_core.recognizer import EmotionRecognizer
+    from fer_core.recognition.recognizer import EmotionRecognizer
 
     return EmotionRecognizer()
 

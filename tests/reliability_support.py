@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from fer_core.classifier import default_model_path
+from fer_core.recognition.classifier import default_model_path
 
 
 def model_path_for_tests(directory: Path) -> Path:

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from test_model_card import write_card
 
 from fer_core.labels import EMOTIONS
-from fer_core.model_card import format_percent
+from fer_core.sessions.model_card import format_percent
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -232,7 +232,7 @@ def test_corrupt_model_gives_one_clear_error(monkeypatch, tmp_path):
 def test_streamlit_upload_limit_matches_the_image_readers_limit():
     import tomllib
 
-    from fer_core.image_io import ImageLimits
+    from fer_core.recognition.image_io import ImageLimits
 
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] * 1024 * 1024 == ImageLimits().max_bytes

@@ -1,4 +1,4 @@
-"""fer_core.app_support: the Streamlit runtime tweaks the app applies at start-up."""
+"""fer_core.sessions.app_support: the Streamlit runtime tweaks the app applies at start-up."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import tomllib
 from streamlit.runtime.scriptrunner import script_runner
 
-from fer_core.app_support import keep_keras_session
+from fer_core.sessions.app_support import keep_keras_session
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_support import call_with_timeout, encode, model_path_for_tests, png_chunk, rss_bytes
 
-from fer_core.image_io import ImageLoadError, display_name, load_image
-from fer_core.recognizer import EmotionRecognizer
-from fer_core.upload import UploadAnalysis, analyze_upload
+from fer_core.recognition.image_io import ImageLoadError, display_name, load_image
+from fer_core.recognition.recognizer import EmotionRecognizer
+from fer_core.sessions.upload import UploadAnalysis, analyze_upload
 
 SECONDS_PER_INPUT = 20.0
 """Generous: the slowest valid corpus file takes well under a second here, even next to a training run."""

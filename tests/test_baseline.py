@@ -1,4 +1,4 @@
-"""fer_core.baseline: the naive pipeline the bench compares against."""
+"""fer_core.measure.baseline: the naive pipeline the bench compares against."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import skimage.data
 
-from fer_core.baseline import NaiveHaarDetector, naive_analyze
-from fer_core.preprocessing import to_gray
-from fer_core.sample_frames import ASTRONAUT_FACE, box_iou
+from fer_core.measure.baseline import NaiveHaarDetector, naive_analyze
+from fer_core.measure.sample_frames import ASTRONAUT_FACE, box_iou
+from fer_core.recognition.preprocessing import to_gray
 
 
 def test_naive_detector_finds_the_astronaut_at_full_resolution():

@@ -6,9 +6,9 @@ import keras
 import numpy as np
 from conftest import fer_fixture_faces
 
-from fer_core.batch_norm_folding import fold_batch_norm, foldable_pairs, folded_conv_weights
-from fer_core.classifier import DEFAULT_MODEL_PATH, ClassifierConfig, EmotionClassifier
-from fer_core.preprocessing import prepare_faces
+from fer_core.recognition.batch_norm_folding import fold_batch_norm, foldable_pairs, folded_conv_weights
+from fer_core.recognition.classifier import DEFAULT_MODEL_PATH, ClassifierConfig, EmotionClassifier
+from fer_core.recognition.preprocessing import prepare_faces
 
 
 def _fixture_images() -> np.ndarray:

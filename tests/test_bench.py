@@ -1,4 +1,4 @@
-"""fer_core.bench: ``python -m fer_core bench --json`` runs end to end and reports every documented number."""
+"""fer_core.measure.bench: ``python -m fer_core bench --json`` runs end to end and reports every documented number."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_core.bench import REPORT_KEYS, format_report
+from fer_core.measure.bench import REPORT_KEYS, format_report
 
 REPO = Path(__file__).resolve().parent.parent
 

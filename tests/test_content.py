@@ -1,4 +1,4 @@
-"""Tests for fer_core.content: the shipped catalog, the content policy and catalog validation errors."""
+"""Tests for fer_core.mood.content: the shipped catalog, the content policy and catalog validation errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from fer_core.content import (
+from fer_core.labels import EMOTIONS
+from fer_core.mood.content import (
     Catalog,
     CatalogError,
     ContentDecision,
@@ -20,8 +21,7 @@ from fer_core.content import (
     default_catalog_path,
     load_catalog,
 )
-from fer_core.labels import EMOTIONS
-from fer_core.mood import MoodState
+from fer_core.mood.tracker import MoodState
 
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4"/></svg>'
 

@@ -1,4 +1,4 @@
-"""Tests for fer_core.content_view: the content panel's HTML, the accent CSS and content for a single photo."""
+"""Tests for fer_core.sessions.content_view: the content panel's HTML, the accent CSS and content for a single photo."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fer_core.content import ContentDecision, ContentItem, ContentPolicy, default_catalog_path, load_catalog
-from fer_core.content_view import accent_css, decision_for_face, image_data_uri, render_panel
 from fer_core.labels import EMOTIONS
-from fer_core.mood import MoodState
-from fer_core.results import FaceResult
+from fer_core.mood.content import ContentDecision, ContentItem, ContentPolicy, default_catalog_path, load_catalog
+from fer_core.mood.tracker import MoodState
+from fer_core.recognition.results import FaceResult
+from fer_core.sessions.content_view import accent_css, decision_for_face, image_data_uri, render_panel
 
 
 @pytest.fixture(scope="module")

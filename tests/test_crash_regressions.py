@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 LIVE_AFTER_MODEL = textwrap.dedent(
     """
     import sys
-    from fer_core.classifier import EmotionClassifier
+    from fer_core.recognition.classifier import EmotionClassifier
 
     EmotionClassifier(sys.argv[1])  # what the Home and Upload pages do first: TensorFlow gets imported
     import streamlit_webrtc  # what the Live page does next (aiortc -> pylibsrtp)

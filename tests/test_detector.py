@@ -1,4 +1,4 @@
-"""fer_core.detector.FaceDetector on real photos: where faces are found, where none are, and bad settings."""
+"""FaceDetector on real photos: where faces are found, where none are, and bad settings."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import skimage.data
 from conftest import fer_fixture_faces
 
-from fer_core.detector import DetectorConfig, FaceDetector
-from fer_core.preprocessing import to_gray
-from fer_core.sample_frames import ASTRONAUT_FACE, box_iou, paste, three_face_frame
+from fer_core.measure.sample_frames import ASTRONAUT_FACE, box_iou, paste, three_face_frame
+from fer_core.recognition.detector import DetectorConfig, FaceDetector
+from fer_core.recognition.preprocessing import to_gray
 
 
 @pytest.fixture(scope="module")

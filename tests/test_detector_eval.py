@@ -1,4 +1,4 @@
-"""fer_core.detector_eval: the samples it builds and how it counts faces found and false positives."""
+"""fer_core.measure.detector_eval: the samples it builds and how it counts faces found and false positives."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import FER_FIXTURES
 
-from fer_core.detector_eval import (
+from fer_core.measure.detector_eval import (
     FACE_SIDES,
     Sample,
     astronaut_samples,
@@ -17,7 +17,7 @@ from fer_core.detector_eval import (
     pasted_face_canvases,
     score_all,
 )
-from fer_core.sample_frames import FRAME_SIZE, box_iou
+from fer_core.measure.sample_frames import FRAME_SIZE, box_iou
 
 
 def test_every_fixture_face_is_pasted_once_per_size_where_its_box_says():
@@ -70,7 +70,7 @@ def test_iou_threshold_decides_what_counts_as_found():
 
 @pytest.mark.parametrize("missing", ["no_such_folder"])
 def test_missing_fixtures_are_a_clear_error(tmp_path, missing):
-    from fer_core.detector_eval import build_samples
+    from fer_core.measure.detector_eval import build_samples
 
     with pytest.raises(ValueError, match="no FER2013 fixture faces"):
         build_samples(tmp_path / missing)

@@ -1,14 +1,14 @@
-"""fer_core.drawing.draw_results: boxes and labels drawn in place, in the emotion's colour, in either channel order."""
+"""drawing.draw_results: boxes and labels drawn in place, in the emotion's colour, in either channel order."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fer_core.drawing import EMOTION_COLORS_RGB, draw_results
 from fer_core.labels import EMOTIONS
-from fer_core.results import FaceResult
-from fer_core.sample_frames import one_face_frame
+from fer_core.measure.sample_frames import one_face_frame
+from fer_core.recognition.drawing import EMOTION_COLORS_RGB, draw_results
+from fer_core.recognition.results import FaceResult
 
 
 def result(box, emotion: str, p: float = 0.8) -> FaceResult:

@@ -1,4 +1,4 @@
-"""fer_core.image_io.load_image: what is decoded, how, and what is refused (before decoding)."""
+"""fer_core.recognition.image_io.load_image: what is decoded, how, and what is refused (before decoding)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from bad_input_corpus import (
 from PIL import Image
 from reliability_support import encode
 
-from fer_core.detector import FaceDetector
-from fer_core.image_io import SUPPORTED_FORMATS, ImageLimits, ImageLoadError, display_name, load_image
-from fer_core.preprocessing import to_gray
+from fer_core.recognition.detector import FaceDetector
+from fer_core.recognition.image_io import SUPPORTED_FORMATS, ImageLimits, ImageLoadError, display_name, load_image
+from fer_core.recognition.preprocessing import to_gray
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -193,7 +193,7 @@ BOMB_SCRIPT = textwrap.dedent(
     sys.path.insert(0, "tests")
     from bad_input_corpus import bmp_with_size, gif_with_size, jpeg_with_size
     from reliability_support import png_bomb
-    from fer_core.image_io import ImageLoadError, load_image
+    from fer_core.recognition.image_io import ImageLoadError, load_image
 
     bombs = {
         "png 20000x20000 (Pillow's cap)": png_bomb(20000, 20000, rows=64),

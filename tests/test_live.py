@@ -1,4 +1,4 @@
-"""Tests for fer_core.live: the per-session webcam frame processor (real model, real faces, fake clocks)."""
+"""Tests for fer_core.sessions.live: the per-session webcam frame processor (real model, real faces, fake clocks)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from skimage import data
 
-from fer_core.detector import DetectorConfig
 from fer_core.labels import EMOTIONS
-from fer_core.live import (
+from fer_core.mood.tracker import MoodConfig, MoodState
+from fer_core.recognition.detector import DetectorConfig
+from fer_core.recognition.results import FaceResult
+from fer_core.sessions.live import (
     SENSITIVITY_PRESETS,
     FpsMeter,
     LagMeter,
@@ -21,8 +23,6 @@ from fer_core.live import (
     describe_mood,
     detector_for_sensitivity,
 )
-from fer_core.mood import MoodConfig, MoodState
-from fer_core.results import FaceResult
 
 
 class FakeClock:

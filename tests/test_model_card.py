@@ -1,4 +1,4 @@
-"""Tests for fer_core.model_card: reading the card that training.evaluate writes, and its absence."""
+"""Tests for fer_core.sessions.model_card: reading the card that training.evaluate writes, and its absence."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from fer_core.labels import EMOTIONS
-from fer_core.model_card import (
+from fer_core.sessions.model_card import (
     ModelCardError,
     default_card_path,
     format_percent,

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from reliability_support import encode, model_path_for_tests
 
-from fer_core.classifier import EmotionClassifier, ModelLoadError
-from fer_core.recognizer import EmotionRecognizer
+from fer_core.recognition.classifier import EmotionClassifier, ModelLoadError
+from fer_core.recognition.recognizer import EmotionRecognizer
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = ["app.py", *(f"app_pages/{name}.py" for name in ("0_Home", "1_Upload_photo", "2_Live_webcam", "3_Model"))]

@@ -1,4 +1,4 @@
-"""Tests for fer_core.mood: time-based smoothing, hysteresis, staleness, validation, thread safety."""
+"""Tests for fer_core.mood.tracker: time-based smoothing, hysteresis, staleness, validation, thread safety."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fer_core.labels import EMOTIONS
-from fer_core.mood import MoodConfig, MoodState, MoodTracker
+from fer_core.mood.tracker import MoodConfig, MoodState, MoodTracker
 
 
 class FakeClock:

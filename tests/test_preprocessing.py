@@ -1,4 +1,4 @@
-"""fer_core.preprocessing: the one function that prepares faces, for training and for inference alike."""
+"""fer_core.recognition.preprocessing: the one function that prepares faces, for training and for inference alike."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import skimage.data
 from conftest import FER_FIXTURES, fer_fixture_faces
 
-from fer_core.preprocessing import INPUT_SIZE, prepare_faces, resize_face, to_gray
-from fer_core.sample_frames import ASTRONAUT_FACE
+from fer_core.measure.sample_frames import ASTRONAUT_FACE
+from fer_core.recognition.preprocessing import INPUT_SIZE, prepare_faces, resize_face, to_gray
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,7 +90,7 @@ def _calls_of(path: Path, function: str) -> int:
 
 
 @pytest.mark.parametrize(
-    "module", ["training/train.py", "training/evaluate.py", "fer_core/classifier.py"], ids=lambda m: m
+    "module", ["training/train.py", "training/evaluate.py", "fer_core/recognition/classifier.py"], ids=lambda m: m
 )
 def test_training_evaluation_and_inference_call_the_shared_function(module):
     assert _calls_of(REPO / module, "prepare_faces") >= 1, f"{module} does not call prepare_faces"

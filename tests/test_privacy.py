@@ -40,10 +40,10 @@ WORKLOAD = textwrap.dedent(
     sys.path.insert(0, "tests")
     import av
     from bad_input_corpus import build_corpus
-    from fer_core.live import LiveProcessor
-    from fer_core.recognizer import EmotionRecognizer
-    from fer_core.sample_frames import sample_frames
-    from fer_core.upload import analyze_upload
+    from fer_core.sessions.live import LiveProcessor
+    from fer_core.recognition.recognizer import EmotionRecognizer
+    from fer_core.measure.sample_frames import sample_frames
+    from fer_core.sessions.upload import analyze_upload
 
     recognizer = EmotionRecognizer(sys.argv[1])
     results = [analyze_upload(case.data, case.name, recognizer) for case in build_corpus()]

@@ -1,4 +1,4 @@
-"""fer_core.quantized_model: the shipped int8 copy runs, matches its Keras model, and refuses to pair with another."""
+"""recognition.quantized_model: the shipped int8 copy runs, matches its Keras model, refuses another."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import fer_fixture_faces
 
-from fer_core.classifier import ClassifierConfig, EmotionClassifier, ModelLoadError
-from fer_core.preprocessing import prepare_faces
-from fer_core.quantized_model import (
+from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier, ModelLoadError
+from fer_core.recognition.preprocessing import prepare_faces
+from fer_core.recognition.quantized_model import (
     QuantizedModel,
     QuantizedModelError,
     file_sha256,
@@ -115,7 +115,7 @@ def test_classifier_never_pairs_a_model_with_another_models_int8_copy(tmp_path, 
     _, record_path = quantized_paths(model)
     record = json.loads(record_path.read_text())
     record_path.write_text(json.dumps({**record, "source_sha256": "f" * 64}))  # as if the model was retrained
-    with caplog.at_level("INFO", logger="fer_core.classifier"):
+    with caplog.at_level("INFO", logger="fer_core.recognition.classifier"):
         assert EmotionClassifier(model).runtime == "float"
     assert "made from another model" in caplog.text
     with pytest.raises(ModelLoadError, match=r"int8 runtime.*made from another model"):

@@ -1,4 +1,4 @@
-"""fer_core.recognizer.EmotionRecognizer with the shipped model: input kinds, consistency, accuracy, threads.
+"""EmotionRecognizer with the shipped model: input kinds, consistency, accuracy, threads.
 
 Nothing here asserts what the shipped model says about one particular image; only properties any decent model
 has (probabilities sum to 1, the same face gives the same answer whatever the input format, accuracy on real
@@ -16,10 +16,17 @@ import skimage.data
 from conftest import fer_fixture_faces
 from PIL import Image
 
-from fer_core.detector import DetectorConfig
 from fer_core.labels import EMOTIONS
-from fer_core.preprocessing import to_gray
-from fer_core.sample_frames import ASTRONAUT_FACE, box_iou, no_face_frame, one_face_frame, paste, three_face_frame
+from fer_core.measure.sample_frames import (
+    ASTRONAUT_FACE,
+    box_iou,
+    no_face_frame,
+    one_face_frame,
+    paste,
+    three_face_frame,
+)
+from fer_core.recognition.detector import DetectorConfig
+from fer_core.recognition.preprocessing import to_gray
 
 
 def assert_same_results(actual, expected, atol=1e-5):

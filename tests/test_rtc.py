@@ -1,4 +1,4 @@
-"""Tests for fer_core.rtc: ICE servers for the live page from FER_ICE_SERVERS or Streamlit secrets."""
+"""Tests for fer_core.sessions.rtc: ICE servers for the live page from FER_ICE_SERVERS or Streamlit secrets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fer_core.rtc import ENV_VAR, IceConfigError, describe, ice_servers
+from fer_core.sessions.rtc import ENV_VAR, IceConfigError, describe, ice_servers
 
 TURN = {"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}
 

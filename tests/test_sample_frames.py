@@ -1,11 +1,11 @@
-"""fer_core.sample_frames: the real frames the bench and the tests share are what they say they are."""
+"""fer_core.measure.sample_frames: the real frames the bench and the tests share are what they say they are."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fer_core.sample_frames import (
+from fer_core.measure.sample_frames import (
     FRAME_SIZE,
     astronaut_head,
     box_iou,
@@ -71,7 +71,7 @@ def test_box_iou():
 def test_letterboxed_frames_keep_the_face_shape_and_are_still_detected(size):
     import cv2
 
-    from fer_core.detector import FaceDetector
+    from fer_core.recognition.detector import FaceDetector
 
     frame = letterboxed(one_face_frame(), size)
     assert frame.image.shape == (size[1], size[0], 3)

@@ -33,7 +33,7 @@ def test_card_describes_the_shipped_file(card):
 
 
 def test_card_describes_the_shipped_int8_copy(card):
-    from fer_core.quantized_model import file_sha256, quantized_model_status
+    from fer_core.recognition.quantized_model import file_sha256, quantized_model_status
 
     assert card["inference"]["runtime"] == card["headline"]["runtime"] == "int8"
     status = quantized_model_status(MODEL)
@@ -54,7 +54,7 @@ def test_readme_shows_the_card_numbers(card):
 @pytest.mark.dataset
 @pytest.mark.skipif(not DATASET.is_file(), reason=f"full FER2013 not found at {DATASET} (set FER2013_PATH)")
 def test_private_test_accuracy_matches_card(card, tmp_path):
-    from fer_core.classifier import EmotionClassifier
+    from fer_core.recognition.classifier import EmotionClassifier
     from training.data import load_fer2013
     from training.evaluate import predict_split, split_metrics
 

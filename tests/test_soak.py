@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from reliability_support import model_path_for_tests, rss_bytes
 
-from fer_core.live import LiveProcessor
-from fer_core.recognizer import EmotionRecognizer
-from fer_core.sample_frames import no_face_frame, one_face_frame, three_face_frame
+from fer_core.measure.sample_frames import no_face_frame, one_face_frame, three_face_frame
+from fer_core.recognition.recognizer import EmotionRecognizer
+from fer_core.sessions.live import LiveProcessor
 
 SOAK_SECONDS = float(os.environ.get("FER_SOAK_SECONDS", "20"))
 SOAK_FPS = float(os.environ.get("FER_SOAK_FPS", "15"))

@@ -1,12 +1,12 @@
-"""Tests for fer_core.timeline: the bounded one-minute mood record behind the live chart."""
+"""Tests for fer_core.mood.timeline: the bounded one-minute mood record behind the live chart."""
 
 from __future__ import annotations
 
 import pytest
 
 from fer_core.labels import EMOTIONS
-from fer_core.mood import MoodState
-from fer_core.timeline import MoodTimeline
+from fer_core.mood.timeline import MoodTimeline
+from fer_core.mood.tracker import MoodState
 
 
 def state(top: str | None, p: float = 0.7) -> MoodState:

@@ -1,10 +1,10 @@
-"""fer_core.timing: durations in seconds summarised in milliseconds."""
+"""fer_core.measure.timing: durations in seconds summarised in milliseconds."""
 
 from __future__ import annotations
 
 import pytest
 
-from fer_core.timing import summarize_ms
+from fer_core.measure.timing import summarize_ms
 
 
 def test_median_p95_and_mean_in_milliseconds():

@@ -1,4 +1,4 @@
-"""fer_core.tracking: faces followed between full detections stay where the detector would put them."""
+"""fer_core.recognition.tracking: faces followed between full detections stay where the detector would put them."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core.detector import FaceDetector
-from fer_core.sample_frames import box_iou, no_face_frame, one_face_frame, three_face_frame
-from fer_core.tracking import FaceTracker, TrackerConfig
+from fer_core.measure.sample_frames import box_iou, no_face_frame, one_face_frame, three_face_frame
+from fer_core.recognition.detector import FaceDetector
+from fer_core.recognition.tracking import FaceTracker, TrackerConfig
 
 
 def _gray(frame) -> np.ndarray:

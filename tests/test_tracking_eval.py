@@ -1,11 +1,11 @@
-"""fer_core.tracking_eval: the moving clip's true boxes follow the faces, and tracking keeps accuracy on it."""
+"""fer_core.measure.tracking_eval: the moving clip's true boxes follow the faces, and tracking keeps accuracy on it."""
 
 from __future__ import annotations
 
 import pytest
 
-from fer_core.sample_frames import box_iou, no_face_frame, one_face_frame, three_face_frame
-from fer_core.tracking_eval import CameraMotion, compare_tracking, moving_clip
+from fer_core.measure.sample_frames import box_iou, no_face_frame, one_face_frame, three_face_frame
+from fer_core.measure.tracking_eval import CameraMotion, compare_tracking, moving_clip
 
 
 def test_clip_moves_the_camera_and_the_true_boxes_with_it(recognizer):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import evaluate_fixture_run, fer_fixture_faces, fixture_train_config, save_small_random_model
 
-from fer_core.preprocessing import prepare_faces
+from fer_core.recognition.preprocessing import prepare_faces
 from training.distill import distillation_targets, mirror_averaged_probabilities
 from training.train import main, train
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import FER_FIXTURES, fer_fixture_faces
 
-from fer_core.classifier import ClassifierConfig, EmotionClassifier
-from fer_core.preprocessing import prepare_faces
-from fer_core.quantized_model import file_sha256, quantized_model_status, quantized_paths
+from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
+from fer_core.recognition.preprocessing import prepare_faces
+from fer_core.recognition.quantized_model import file_sha256, quantized_model_status, quantized_paths
 from training.quantize import QuantizationRefused, calibration_faces, main, quantize
 
 SHIPPED = Path(__file__).resolve().parent.parent / "models" / "fer_model.keras"

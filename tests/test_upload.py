@@ -1,4 +1,4 @@
-"""fer_core.upload.analyze_upload (the upload page's handler) and the upload size limit's configuration."""
+"""fer_core.sessions.upload.analyze_upload (the upload page's handler) and the upload size limit's configuration."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from bad_input_corpus import astronaut, portrait, with_orientation
 from reliability_support import encode, model_path_for_tests
 
-from fer_core.image_io import ImageLimits, ImageLoadError, load_image
-from fer_core.recognizer import EmotionRecognizer
-from fer_core.upload import analyze_upload
+from fer_core.recognition.image_io import ImageLimits, ImageLoadError, load_image
+from fer_core.recognition.recognizer import EmotionRecognizer
+from fer_core.sessions.upload import analyze_upload
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -102,11 +102,11 @@ def test_streamlit_upload_cap_matches_image_limits():
 
 
 def test_streamlit_keeps_uploads_in_memory(monkeypatch):
-    """Importing fer_core.upload (the upload page does) raises Starlette's spool threshold above the upload cap, so
+    """Importing sessions.upload (the upload page does) raises Starlette's spool threshold above the upload cap, so
     an accepted upload is never written to a temporary file (the browser privacy test checks it with strace)."""
     from starlette.formparsers import MultiPartParser
 
-    from fer_core.upload import keep_uploads_in_memory
+    from fer_core.sessions.upload import keep_uploads_in_memory
 
     assert MultiPartParser.spool_max_size > ImageLimits().max_bytes
     monkeypatch.setattr(MultiPartParser, "spool_max_size", MultiPartParser.spool_max_size)  # restored afterwards

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from fer_core.labels import EMOTIONS, NUM_CLASSES
-from fer_core.quantized_model import file_sha256
+from fer_core.recognition.quantized_model import file_sha256
 
 logger = logging.getLogger(__name__)
 

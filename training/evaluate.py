@@ -67,7 +67,7 @@ def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, An
 
 def predict_split(classifier, images: np.ndarray, *, flip: bool, batch_size: int = 512) -> np.ndarray:
     """Probabilities for uint8 faces (N, 48, 48) through fer_core's shared preprocessing."""
-    from fer_core.preprocessing import prepare_faces
+    from fer_core.recognition.preprocessing import prepare_faces
 
     outputs = []
     for start in range(0, len(images), batch_size):
@@ -113,9 +113,9 @@ def evaluate(
     cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model_path``; write the card and reports; return the card."""
-    from fer_core.classifier import ClassifierConfig, EmotionClassifier
     from fer_core.labels import EMOTIONS
-    from fer_core.preprocessing import INPUT_SIZE, PREPROCESSING_DESCRIPTION
+    from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
+    from fer_core.recognition.preprocessing import INPUT_SIZE, PREPROCESSING_DESCRIPTION
     from training import reports
     from training.data import load_fer2013, source_fingerprint
     from training.stages import combined_log, training_stages
@@ -177,7 +177,7 @@ def evaluate(
         "model_sha256": source_fingerprint(model_path),
         "classes": list(EMOTIONS),
         "input_shape": [INPUT_SIZE, INPUT_SIZE, 1],
-        "preprocessing": PREPROCESSING_DESCRIPTION + " (fer_core.preprocessing.prepare_faces)",
+        "preprocessing": PREPROCESSING_DESCRIPTION + " (fer_core.recognition.preprocessing.prepare_faces)",
         "params": int(classifier.model.count_params()),
         "architecture": classifier.model.name,
         "inference": inference,

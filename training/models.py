@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 
 from fer_core.labels import NUM_CLASSES
-from fer_core.preprocessing import INPUT_SIZE
+from fer_core.recognition.preprocessing import INPUT_SIZE
 
 
 @dataclass(frozen=True)

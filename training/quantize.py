@@ -38,7 +38,7 @@ class QuantizationRefused(RuntimeError):
 
 def calibration_faces(images: np.ndarray, *, count: int, seed: int) -> np.ndarray:
     """``count`` faces drawn (seeded, without replacement) from uint8 ``images``, prepared, plus their mirrors."""
-    from fer_core.preprocessing import prepare_faces
+    from fer_core.recognition.preprocessing import prepare_faces
 
     if count < 1:
         raise ValueError(f"calibration count must be >= 1, not {count}")
@@ -54,7 +54,7 @@ def convert_to_int8(model: Any, calibration: np.ndarray) -> bytes:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from fer_core.batch_norm_folding import fold_batch_norm
+    from fer_core.recognition.batch_norm_folding import fold_batch_norm
 
     folded, _ = fold_batch_norm(model)
     forward = tf.function(
@@ -98,8 +98,8 @@ def quantize(
     cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Write ``model_path``'s int8 copy and record if PublicTest allows; return the record."""
-    from fer_core.classifier import ClassifierConfig, EmotionClassifier
-    from fer_core.quantized_model import QuantizedModel, file_sha256, quantized_paths
+    from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
+    from fer_core.recognition.quantized_model import QuantizedModel, file_sha256, quantized_paths
     from training.data import load_fer2013
 
     classifier = EmotionClassifier(model_path, ClassifierConfig(runtime="float"))  # imports TF safely, checks shapes

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from fer_core.model_card import training_recipe
+from fer_core.sessions.model_card import training_recipe
 
 START, END = "<!-- metrics:start -->", "<!-- metrics:end -->"
 

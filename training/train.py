@@ -243,7 +243,7 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
     import keras
     import tensorflow as tf
 
-    from fer_core.preprocessing import prepare_faces
+    from fer_core.recognition.preprocessing import prepare_faces
     from training.augment import AugmentConfig, build_augmenter
     from training.data import load_fer2013, source_fingerprint
     from training.stages import read_json

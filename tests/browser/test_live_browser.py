@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_core.drawing import EMOTION_COLORS_RGB
+from fer_core.recognition.drawing import EMOTION_COLORS_RGB
 
 from .app_driver import (
     WEBRTC_IFRAME,
@@ -44,9 +44,9 @@ MIN_CONFIDENCE = float(os.environ.get("FER_TEST_MIN_CONFIDENCE", "0.55"))
 
 @pytest.fixture(scope="module")
 def recognizer():
-    from fer_core.classifier import ClassifierConfig
-    from fer_core.model_card import load_model_card
-    from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
+    from fer_core.recognition.classifier import ClassifierConfig
+    from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
+    from fer_core.sessions.model_card import load_model_card
 
     card = load_model_card()
     flip = card.flip_tta if card is not None else False

@@ -62,10 +62,10 @@ class Stream:
 def streams() -> tuple[Stream, Stream]:
     """User A films one face, user B three faces: the face counts tell the sessions apart whatever the model;
     their moods do too: A's face is one the model reads confidently as another emotion than B's (when it has one)."""
-    from fer_core.classifier import ClassifierConfig
-    from fer_core.model_card import load_model_card
-    from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
-    from fer_core.sample_frames import three_face_frame
+    from fer_core.measure.sample_frames import three_face_frame
+    from fer_core.recognition.classifier import ClassifierConfig
+    from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
+    from fer_core.sessions.model_card import load_model_card
 
     card = load_model_card()
     config = RecognizerConfig(classifier=ClassifierConfig(flip_tta=card.flip_tta if card is not None else False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fer_core.model_card import format_percent, load_model_card
+from fer_core.sessions.model_card import format_percent, load_model_card
 
 from .app_driver import metric_text, open_page, screenshot_full
 from .paths import SCREENSHOTS

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from fer_core.drawing import draw_results
-from fer_core.image_io import MIB, ImageLimits, ImageLoadError, display_name, load_image
-from fer_core.recognizer import EmotionRecognizer
-from fer_core.results import FaceResult
+from fer_core.recognition.drawing import draw_results
+from fer_core.recognition.image_io import MIB, ImageLimits, ImageLoadError, display_name, load_image
+from fer_core.recognition.recognizer import EmotionRecognizer
+from fer_core.recognition.results import FaceResult
 
 logger = logging.getLogger(__name__)
 

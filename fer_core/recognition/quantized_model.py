@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from fer_core.labels import NUM_CLASSES
-from fer_core.preprocessing import INPUT_SIZE
+from fer_core.recognition.preprocessing import INPUT_SIZE
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Streamlit glue shared by the app's pages: cached model and catalog loading, page setup, error display.
 
 This is the only ``fer_core`` module that imports Streamlit; everything it shows is computed by the pure modules
-(:mod:`fer_core.model_card`, :mod:`fer_core.content_view`, :mod:`fer_core.live`, :mod:`fer_core.rtc`).
+(the other modules of :mod:`fer_core.sessions`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 
 import streamlit as st
 
-from fer_core.classifier import ClassifierConfig, ModelLoadError, default_model_path
-from fer_core.content import CatalogError, ContentPolicy, default_catalog_path, load_catalog
-from fer_core.content_view import PANEL_CSS, accent_css
-from fer_core.model_card import ModelCard, ModelCardError, load_model_card
-from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
+from fer_core.mood.content import CatalogError, ContentPolicy, default_catalog_path, load_catalog
+from fer_core.recognition.classifier import ClassifierConfig, ModelLoadError, default_model_path
+from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
+from fer_core.sessions.content_view import PANEL_CSS, accent_css
+from fer_core.sessions.model_card import ModelCard, ModelCardError, load_model_card
 
 logger = logging.getLogger(__name__)
 

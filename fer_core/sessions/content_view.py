@@ -1,4 +1,4 @@
-"""Render a :class:`~fer_core.content.ContentDecision` as the app's content panel (HTML + CSS, no Streamlit).
+"""Render a :class:`~fer_core.mood.content.ContentDecision` as the app's content panel (HTML + CSS, no Streamlit).
 
 The pages pass the strings to ``st.markdown(..., unsafe_allow_html=True)``. All catalog text is escaped;
 illustrations are the catalog's local SVG files inlined as ``data:`` URIs, so nothing is fetched from anywhere.
@@ -13,9 +13,9 @@ import logging
 import re
 from pathlib import Path
 
-from fer_core.content import ContentDecision, ContentItem, ContentPolicy
-from fer_core.mood import MoodState
-from fer_core.results import FaceResult
+from fer_core.mood.content import ContentDecision, ContentItem, ContentPolicy
+from fer_core.mood.tracker import MoodState
+from fer_core.recognition.results import FaceResult
 
 logger = logging.getLogger(__name__)
 

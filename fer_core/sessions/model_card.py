@@ -29,7 +29,7 @@ class ModelCardError(ValueError):
     """The model card exists but cannot be read; the message says which file and why."""
 
 
-DEFAULT_CARD_PATH = Path(__file__).resolve().parent.parent / "models" / "model_card.json"
+DEFAULT_CARD_PATH = Path(__file__).resolve().parents[2] / "models" / "model_card.json"
 
 
 def default_card_path() -> Path:

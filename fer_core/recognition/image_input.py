@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from fer_core.preprocessing import to_gray
+from fer_core.recognition.preprocessing import to_gray
 
 
 def as_rgb_array(image: Any, *, bgr: bool = False) -> tuple[np.ndarray, np.ndarray]:

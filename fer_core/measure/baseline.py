@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_core.detector import Box
-from fer_core.preprocessing import INPUT_SIZE, to_gray
+from fer_core.recognition.detector import Box
+from fer_core.recognition.preprocessing import INPUT_SIZE, to_gray
 
 
 class NaiveHaarDetector:

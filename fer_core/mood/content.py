@@ -34,7 +34,7 @@ from types import MappingProxyType
 from typing import Any
 
 from fer_core.labels import EMOTIONS
-from fer_core.mood import MoodState
+from fer_core.mood.tracker import MoodState
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class ContentDecision:
 
 def default_catalog_path() -> Path:
     """The catalog shipped with the app (``content/catalog.json`` at the repository root)."""
-    return Path(__file__).resolve().parent.parent / "content" / "catalog.json"
+    return Path(__file__).resolve().parents[2] / "content" / "catalog.json"
 
 
 def _suggest(value: str, choices: tuple[str, ...]) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fer_core.detector import Box
+from fer_core.recognition.detector import Box
 
 FRAME_SIZE: tuple[int, int] = (640, 480)
 """(width, height) of every sample frame."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fer_core.detector import Box, FaceDetector
+from fer_core.recognition.detector import Box, FaceDetector
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ class DetectorConfig:
     """Haar-cascade detector settings.
 
     The defaults were chosen by measuring faces found, false positives and time on real photos
-    (``python -m fer_core.detector_eval``; table in docs/detector.md): detecting on a 320 px wide copy with
+    (``python -m fer_core.measure.detector_eval``; table in docs/detector.md): detecting on a 320 px wide copy with
     scaleFactor 1.1 and minNeighbors 5, without histogram equalisation, and keeping only the boxes in which the
     ``alt2`` cascade also finds a face gave no false positive on 34 face-free images and found 67% of real FER2013
     faces pasted at 60-200 px, at about a third of the naive full-resolution time. Histogram equalisation (the

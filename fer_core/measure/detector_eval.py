@@ -1,6 +1,6 @@
 """Measure face-detector configurations on real photos: faces found, false positives, time per image.
 
-Run ``python -m fer_core.detector_eval`` (prints a Markdown table; ``--help`` for options). The images:
+Run ``python -m fer_core.measure.detector_eval`` (prints a Markdown table; ``--help`` for options). The images:
 
 * faces: ``skimage.data.astronaut()`` as is, darkened and at low contrast; the astronaut on a 640x480 canvas;
   three astronaut heads on a 640x480 photo; and every FER2013 fixture face (``tests/fixtures/fer2013_tiny``, 98
@@ -26,10 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_core.baseline import NaiveHaarDetector
-from fer_core.detector import Box, DetectorConfig, FaceDetector
-from fer_core.preprocessing import to_gray
-from fer_core.sample_frames import (
+from fer_core.measure.baseline import NaiveHaarDetector
+from fer_core.measure.sample_frames import (
     ASTRONAUT_FACE,
     FRAME_SIZE,
     box_iou,
@@ -37,10 +35,12 @@ from fer_core.sample_frames import (
     paste,
     three_face_frame,
 )
+from fer_core.recognition.detector import Box, DetectorConfig, FaceDetector
+from fer_core.recognition.preprocessing import to_gray
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "fer2013_tiny"
+DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "fer2013_tiny"
 FACE_SIDES: tuple[int, ...] = (60, 80, 100, 130, 160, 200)
 NEGATIVE_PHOTOS: tuple[str, ...] = (
     "coffee", "chelsea", "rocket", "coins", "moon", "immunohistochemistry", "page", "text", "brick", "grass",
@@ -260,7 +260,9 @@ def build_samples(fixtures: Path = DEFAULT_FIXTURES) -> list[Sample]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fer_core.detector_eval", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m fer_core.measure.detector_eval", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES, help="FER2013 fixture folder (*.jpg)")
     parser.add_argument("--iou", type=float, default=0.4, help="IoU needed to count a detection as a true face")
     parser.add_argument("--threads", type=int, default=1, help="cv2.setNumThreads for the run (default 1)")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from fer_core.results import FaceResult
+from fer_core.recognition.results import FaceResult
 
 EMOTION_COLORS_RGB: dict[str, tuple[int, int, int]] = {
     "angry": (230, 57, 70),

@@ -2,7 +2,7 @@
 
 The clip is a camera that pans and zooms over one of the bench's sample frames (a smooth affine motion, so the
 true face boxes are known in every frame). Each frame is analysed twice: as a photo (full detection) and as the
-next frame of a stream through a :class:`~fer_core.tracking.FaceTracker`. The report gives, for both, the share
+next frame of a stream through a :class:`~fer_core.FaceTracker`. The report gives, for both, the share
 of true faces found (IoU >= ``iou_threshold``), and how often the tracked stream gives the same emotion as full
 detection on the faces both found, plus the time per frame of each path.
 """
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fer_core.recognizer import EmotionRecognizer
-from fer_core.results import FaceResult
-from fer_core.sample_frames import Box, SampleFrame, box_iou
-from fer_core.timing import summarize_ms
+from fer_core.measure.sample_frames import Box, SampleFrame, box_iou
+from fer_core.measure.timing import summarize_ms
+from fer_core.recognition.recognizer import EmotionRecognizer
+from fer_core.recognition.results import FaceResult
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The one preprocessing function shared by training and inference.
 
-Training (``training/``) and inference (``fer_core.recognizer``) both call :func:`prepare_faces`,
+Training (``training/``) and inference (``fer_core.recognition.recognizer``) both call :func:`prepare_faces`,
 so the pixels the model sees at run time are prepared exactly as during training.
 """
 

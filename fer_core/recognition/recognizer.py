@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from fer_core.classifier import ClassifierConfig, EmotionClassifier
-from fer_core.detector import DetectorConfig, FaceDetector
-from fer_core.image_input import as_rgb_array
-from fer_core.preprocessing import INPUT_SIZE, resize_face
-from fer_core.results import FaceResult
-from fer_core.tracking import FaceTracker, TrackerConfig
+from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
+from fer_core.recognition.detector import DetectorConfig, FaceDetector
+from fer_core.recognition.image_input import as_rgb_array
+from fer_core.recognition.preprocessing import INPUT_SIZE, resize_face
+from fer_core.recognition.results import FaceResult
+from fer_core.recognition.tracking import FaceTracker, TrackerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class EmotionRecognizer:
         """One :class:`FaceResult` per face, largest first; ``[]`` when there is no face.
 
         ``image``: RGB uint8 array (``bgr=True`` for OpenCV/WebRTC frames), grayscale array, or PIL image.
-        ``tracker``: for consecutive frames of one stream, a :class:`~fer_core.tracking.FaceTracker` (made with
+        ``tracker``: for consecutive frames of one stream, a :class:`~fer_core.FaceTracker` (made with
         :meth:`new_tracker`) replaces most full-frame detections with a search around the last boxes.
         """
         _, gray = as_rgb_array(image, bgr=bgr)

@@ -14,14 +14,14 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from fer_core.batch_norm_folding import fold_batch_norm
 from fer_core.labels import NUM_CLASSES
-from fer_core.preprocessing import INPUT_SIZE, prepare_faces
-from fer_core.quantized_model import QuantizedModel, QuantizedModelError, quantized_model_status
+from fer_core.recognition.batch_norm_folding import fold_batch_norm
+from fer_core.recognition.preprocessing import INPUT_SIZE, prepare_faces
+from fer_core.recognition.quantized_model import QuantizedModel, QuantizedModelError, quantized_model_status
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "fer_model.keras"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "fer_model.keras"
 """The shipped model (override with the ``FER_MODEL_PATH`` environment variable or ``model_path=``)."""
 
 

@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from fer_core.labels import EMOTIONS
-from fer_core.mood import MoodState
+from fer_core.mood.tracker import MoodState
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Threading model: streamlit-webrtc calls :meth:`LiveProcessor.__call__` from its own worker thread, while the page
 script reads :meth:`LiveProcessor.stats` from Streamlit's script thread. All shared state is guarded by one lock;
-the (thread-safe, shareable) :class:`~fer_core.recognizer.EmotionRecognizer` runs outside it.
+the (thread-safe, shareable) :class:`~fer_core.recognition.recognizer.EmotionRecognizer` runs outside it.
 
 No frame queue: with ``async_processing=True`` streamlit-webrtc's worker drains its input queue before each call
 and hands the callback only the newest frame (older ones are dropped, and the browser keeps showing the last
@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from fer_core.detector import DetectorConfig
-from fer_core.drawing import draw_results
-from fer_core.mood import MoodConfig, MoodState, MoodTracker
-from fer_core.recognizer import EmotionRecognizer
-from fer_core.results import FaceResult
-from fer_core.timeline import MoodTimeline
-from fer_core.tracking import TrackerConfig
+from fer_core.mood.timeline import MoodTimeline
+from fer_core.mood.tracker import MoodConfig, MoodState, MoodTracker
+from fer_core.recognition.detector import DetectorConfig
+from fer_core.recognition.drawing import draw_results
+from fer_core.recognition.recognizer import EmotionRecognizer
+from fer_core.recognition.results import FaceResult
+from fer_core.recognition.tracking import TrackerConfig
 
 logger = logging.getLogger(__name__)
 

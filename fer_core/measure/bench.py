@@ -7,7 +7,7 @@ rocket photo (three faces), the coffee photo (no face). Every timing is the medi
 over it; frames/s on one thread and on ``--parallel`` threads sharing one recognizer; the model load time
 (TensorFlow's import timed separately); the process's peak RSS. Tracking: a camera panning and zooming over the
 one- and three-face frames for ``--clip-frames`` frames, analysed as a tracked stream and as photos, to show
-that tracking finds the same faces and gives the same emotions (:mod:`fer_core.tracking_eval`).
+that tracking finds the same faces and gives the same emotions (:mod:`fer_core.measure.tracking_eval`).
 
 Threads: ``--threads`` caps TensorFlow's intra- and inter-op pools and OpenCV (cv2.setNumThreads) for the whole
 process, before the model loads (TensorFlow fixes its pools once per process). The default, 1, is what a server
@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from fer_core.classifier import RUNTIMES
-from fer_core.timing import summarize_ms
+from fer_core.measure.timing import summarize_ms
+from fer_core.recognition.classifier import RUNTIMES
 
 if TYPE_CHECKING:
-    from fer_core.classifier import Runtime
-    from fer_core.sample_frames import SampleFrame
+    from fer_core.measure.sample_frames import SampleFrame
+    from fer_core.recognition.classifier import Runtime
 
 REPORT_KEYS: tuple[str, ...] = (
     "config", "tensorflow_import_s", "model_load_s", "frames", "classification_ms_per_face",
@@ -113,14 +113,14 @@ def _peak_rss_mb() -> float:
 
 def _frames(samples: list[SampleFrame], size: tuple[int, int]) -> dict[str, np.ndarray]:
     """The sample frames' images, letterboxed to ``size`` (never stretched, so faces keep their shape)."""
-    from fer_core.sample_frames import letterboxed
+    from fer_core.measure.sample_frames import letterboxed
 
     return {sample.name: letterboxed(sample, size).image for sample in samples}
 
 
 def _fps(recognizer, frames: list[np.ndarray], count: int, workers: int) -> float:
     """Frames per second when ``workers`` threads each analyse ``count`` frames (their own copies)."""
-    from fer_core.drawing import draw_results
+    from fer_core.recognition.drawing import draw_results
 
     barrier = threading.Barrier(workers + 1)
     errors: list[BaseException] = []
@@ -168,9 +168,9 @@ def run_bench(
     parallel = parallel or os.cpu_count() or 1
     baseline_runs = baseline_runs if baseline_runs is not None else max(1, runs // 5)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from fer_core.classifier import _import_before_tensorflow
+    from fer_core.recognition.classifier import _import_before_tensorflow
 
-    _import_before_tensorflow()  # pylibsrtp must come before TensorFlow (see fer_core.classifier); not timed
+    _import_before_tensorflow()  # not timed
     already_imported = "tensorflow" in sys.modules
     started = time.perf_counter()
     import keras  # noqa: F401 - timed: TensorFlow + Keras import
@@ -179,14 +179,14 @@ def run_bench(
     tensorflow_import_s = time.perf_counter() - started
     import cv2
 
-    from fer_core.baseline import NaiveHaarDetector, naive_analyze
-    from fer_core.classifier import ClassifierConfig, configure_threads
-    from fer_core.drawing import draw_results
-    from fer_core.preprocessing import resize_face, to_gray
-    from fer_core.recognizer import EmotionRecognizer, RecognizerConfig
-    from fer_core.results import FaceResult
-    from fer_core.sample_frames import sample_frames
-    from fer_core.tracking_eval import CameraMotion, compare_tracking
+    from fer_core.measure.baseline import NaiveHaarDetector, naive_analyze
+    from fer_core.measure.sample_frames import sample_frames
+    from fer_core.measure.tracking_eval import CameraMotion, compare_tracking
+    from fer_core.recognition.classifier import ClassifierConfig, configure_threads
+    from fer_core.recognition.drawing import draw_results
+    from fer_core.recognition.preprocessing import resize_face, to_gray
+    from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
+    from fer_core.recognition.results import FaceResult
 
     if threads:
         configure_threads(threads, threads)
