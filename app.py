@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core.sessions.app_support import keep_keras_session
+from fer_core.sessions.app_support import import_webrtc_crypto_first, keep_keras_session, quiet_tensorflow_logs
+from fer_core.sessions.upload import keep_uploads_in_memory
 
+# First, before anything imports TensorFlow (none of the imports above does; the first page loads the model):
+# TensorFlow's logs off, and WebRTC's crypto (pylibsrtp) imported, which crashes the server if it comes after
+# TensorFlow. Then the patches of Streamlit and Starlette, each a clear RuntimeError if an upgrade made it miss.
+quiet_tensorflow_logs()
+import_webrtc_crypto_first()
 keep_keras_session()
+keep_uploads_in_memory()
 
 PAGES = [
     st.Page("app_pages/0_Home.py", title="Home", icon="🏠", url_path="home", default=True),

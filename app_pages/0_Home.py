@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fer_core.sessions.app_support import APP_TITLE, PRIVACY_NOTE, model_card, require_recognizer, setup_page
-from fer_core.sessions.model_card import format_percent
+from fer_core.sessions.model_card import format_percent, views_label
 
 setup_page("Home", "🙂")
 
@@ -20,12 +20,12 @@ require_recognizer()
 
 card, card_message = model_card()
 if card is not None:
-    tta = " with flip test-time augmentation" if card.flip_tta else ""
+    tta = f" ({views_label(card.views)})" if card.views != "none" else ""
     st.subheader("Measured accuracy")
     cols = st.columns(3)
     cols[0].metric(f"{card.split} accuracy", format_percent(card.accuracy))
     cols[1].metric(f"{card.split} macro-F1", format_percent(card.macro_f1))
-    private = card.split_metrics(card.split, flip_tta=card.flip_tta)
+    private = card.split_metrics(card.split)
     cols[2].metric("Test faces", f"{private['count']:,}" if private and "count" in private else "n/a")
     st.caption(
         f"Measured on the held-out FER2013 {card.split} split{tta}, which played no part in training or "

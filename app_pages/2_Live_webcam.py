@@ -27,6 +27,7 @@ from fer_core.sessions.app_support import (
 )
 from fer_core.sessions.content_view import render_panel
 from fer_core.sessions.live import SENSITIVITY_PRESETS, LiveProcessor, describe_mood, detector_for_sensitivity
+from fer_core.sessions.live_gate import live_gate, may_stream, send_back_toggle, stream_config, watch_admission
 from fer_core.sessions.rtc import IceConfigError, describe, ice_servers
 
 REFRESH_S = 1.0
@@ -75,11 +76,17 @@ if processor is None or processor.recognizer is not recognizer:
     st.session_state["live_processor"] = processor
 processor.set_detector(detector_for_sensitivity(sensitivity))
 processor.set_mood_config(MoodConfig(time_constant_s=time_constant, dwell_s=dwell))
+# Admission (a stream slot while frames flow, "full" notice otherwise) and lean mode: fer_core.sessions.live_gate.
+gate = live_gate(processor)
+streaming = processor.stats().streaming
+with st.sidebar:
+    send_back_toggle(gate, streaming=streaming)
 
 
 @st.fragment(run_every=REFRESH_S)
 def live_status(processor: LiveProcessor, policy: ContentPolicy | None) -> None:
     stats = processor.stats()
+    watch_admission(streaming=stats.streaming)
     cols = st.columns(2) + st.columns(2)
     cols[0].metric("Frames processed", f"{stats.frames_processed}")
     cols[1].metric("FPS", f"{stats.fps:.1f}" if stats.streaming else "0")
@@ -126,14 +133,16 @@ def mood_timeline(processor: LiveProcessor) -> None:
 
 left, right = st.columns([5, 4], gap="large")
 with left:
-    webrtc_streamer(
-        key="live",
-        mode=WebRtcMode.SENDRECV,
-        rtc_configuration={"iceServers": servers},
-        video_frame_callback=processor,
-        media_stream_constraints={"video": True, "audio": False},
-        async_processing=True,
-    )
+    if may_stream(gate, streaming=streaming):
+        webrtc_streamer(
+            key="live",
+            mode=WebRtcMode.SENDRECV if gate.send_back else WebRtcMode.SENDONLY,  # SENDONLY: lean mode
+            rtc_configuration={"iceServers": servers},
+            video_frame_callback=gate,  # analyses with `processor` while this session holds a stream slot
+            on_video_ended=gate.on_ended,  # STOP or a closed tab: forget its moods (end_stream), free the slot
+            media_stream_constraints=stream_config().media_stream_constraints(),
+            async_processing=True,
+        )
     st.caption(f"{PRIVACY_NOTE} Connection: {describe(servers)}.")
 with right:
     live_status(processor, policy)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fer_core.sessions.app_support import model_card, require_recognizer, setup_page
-from fer_core.sessions.model_card import REPORT_TITLES, RUNTIME_NAMES, format_percent
+from fer_core.sessions.model_card import REPORT_TITLES, RUNTIME_NAMES, format_percent, views_label
 
 setup_page("Model", "📊")
 st.title("The model")
@@ -17,12 +17,10 @@ if card is None:
     st.caption(f"Loaded model: {recognizer.model_path.name}")
     st.stop()
 
-tta = "with" if card.flip_tta else "without"
 st.markdown(
     f"Numbers for **{card.details().get('model_file', recognizer.model_path.name)}** on FER2013's held-out "
-    f"**{card.split}** split (its {RUNTIME_NAMES.get(card.runtime, card.runtime)}, {tta} flip test-time "
-    "augmentation, as the app runs it). The checkpoint was chosen on PublicTest; PrivateTest was used for this "
-    "report only."
+    f"**{card.split}** split (its {RUNTIME_NAMES.get(card.runtime, card.runtime)}, {views_label(card.views)}, as "
+    "the app reads photos). The checkpoint was chosen on PublicTest; PrivateTest was used for this report only."
 )
 running = recognizer.classifier.runtime
 if running != card.runtime:
@@ -32,13 +30,20 @@ if running != card.runtime:
         "re-run `python -m training.quantize` (see README.md).",
         icon="⚠️",
     )
+photo_views = recognizer.classifier.config.views_name
+if photo_views != card.views:
+    st.warning(
+        f"The app reads photos with {views_label(photo_views)}, not the {views_label(card.views)} these numbers "
+        "were measured with: re-run `python -m training.evaluate` (see README.md).",
+        icon="⚠️",
+    )
 cols = st.columns(3)
 cols[0].metric("Accuracy", format_percent(card.accuracy))
 cols[1].metric("Macro-F1", format_percent(card.macro_f1))
 details = card.details()
 cols[2].metric("Parameters", f"{details['params']:,}" if isinstance(details.get("params"), int) else "n/a")
 
-st.subheader("Both runtimes, with and without flip test-time augmentation")
+st.subheader("Both runtimes, each test-time view set")
 summary = card.summary_rows()
 if summary:
     st.dataframe(
@@ -61,6 +66,25 @@ if per_class:
             for name in ("precision", "recall", "F1")
         },
     )
+
+photo_rows = card.real_photo_rows()
+if photo_rows:
+    st.subheader("Real photos (the whole pipeline: detection, crop, classifier)")
+    st.caption(
+        "Each set is scored by `python -m training.evaluate_photos`: the largest face of each photo; a photo "
+        "where no face is found counts as wrong. Recall per emotion shows which expressions the model misses."
+    )
+    st.dataframe(
+        photo_rows,
+        hide_index=True,
+        column_config={
+            name: st.column_config.NumberColumn(format="percent")
+            for name in ("accuracy", "macro-F1", *card.data.get("classes", []))
+        },
+    )
+    for name in card.real_photo_sets():
+        with st.expander(f"Confusion matrix: {name} (rows: true emotion)"):
+            st.dataframe(card.real_photo_confusion(name))
 
 reports = card.reports()
 if reports:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m fer_core predict|video|bench`` (also installed as ``fer-core``).
+"""Command line: ``python -m fer_core predict|video|bench|loadtest`` (also installed as ``fer-core``).
 
 Exit codes: 0 success; 1 ``predict`` could read none of its images; 2 the model or the video cannot be loaded
 (message on stderr) or the arguments are wrong.
@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fer_core.labels import EMOTIONS
-from fer_core.recognition.classifier import RUNTIMES
+from fer_core.mood.affect import affect
+from fer_core.recognition.classifier import DEFAULT_STREAM_VIEWS, DEFAULT_VIEWS, RUNTIMES
 from fer_core.recognition.image_io import SUPPORTED_FORMATS
+from fer_core.recognition.views import VIEW_SETS
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +35,17 @@ exit code: 0 if at least one file was read (even with zero faces), 1 if none was
 """
 
 VIDEO_EPILOG = f"""\
-CSV columns: frame, time_s, face, x, y, w, h, emotion, confidence, {", ".join(EMOTIONS)}.
+CSV columns: frame, time_s, face, x, y, w, h, emotion, confidence, {", ".join(EMOTIONS)}, valence, arousal.
   One row per face per analysed frame (face = 0 for the largest). A frame with no face gets one row with
   frame and time_s filled in and every other field empty. time_s = frame / the video's frame rate.
+  valence (unpleasant -1 .. +1 pleasant) and arousal (calm -1 .. +1 activated) are the row's probabilities
+  mapped onto the circumplex (fer_core.mood.affect), not smoothed over time.
 exit code: 0 on success, 2 if the video (or the model) cannot be read.
 """
 
-CSV_COLUMNS: tuple[str, ...] = ("frame", "time_s", "face", "x", "y", "w", "h", "emotion", "confidence", *EMOTIONS)
+CSV_COLUMNS: tuple[str, ...] = (
+    "frame", "time_s", "face", "x", "y", "w", "h", "emotion", "confidence", *EMOTIONS, "valence", "arousal",
+)  # fmt: skip
 
 
 class VideoReadError(ValueError):
@@ -50,8 +56,28 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", type=Path, default=None, help="a .keras model (default: models/fer_model.keras or $FER_MODEL_PATH)"
     )
-    parser.add_argument("--flip-tta", action="store_true", help="average each face with its mirror image (slower)")
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all cores)")
+    parser.add_argument(
+        "--views",
+        choices=tuple(VIEW_SETS),
+        default=None,
+        help=f"test-time views averaged per face (default: the app's, {DEFAULT_VIEWS!r} for photos and "
+        f"{DEFAULT_STREAM_VIEWS!r} for video frames)",
+    )
+    parser.add_argument(
+        "--prior-correction",
+        type=float,
+        default=0.0,
+        metavar="T",
+        help="divide by FER2013's training prior to the power T (0-1; 0, the default: off; 0.25 helps rare classes)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="threads for the model: the int8 runtime's and TensorFlow's intra-op pool "
+        "(0, the default: one for the int8 copy, all cores for the float model)",
+    )
     parser.add_argument(
         "--runtime",
         choices=RUNTIMES,
@@ -96,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         description=bench.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     bench.add_arguments(bench_parser)
+
+    from fer_core.measure import loadtest
+
+    loadtest_parser = commands.add_parser(
+        "loadtest", help="stream N headless Chromium viewers to the live page and report fps, lag, server CPU",
+        description=loadtest.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    loadtest.add_arguments(loadtest_parser)
     return parser
 
 
@@ -106,13 +140,34 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _recognizer(args: argparse.Namespace):
     from fer_core.recognition.classifier import ClassifierConfig
     from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
 
-    classifier = ClassifierConfig(flip_tta=args.flip_tta, intra_op_threads=args.threads, runtime=args.runtime)
+    # --threads N sizes both pools: the int8 runtime's (the default one) and TensorFlow's (the float model's)
+    threads = {"intra_op_threads": args.threads, "int8_threads": args.threads} if args.threads else {}
+    views = {"views": args.views, "stream_views": args.views} if args.views else {}
+    classifier = ClassifierConfig(runtime=args.runtime, prior_correction=args.prior_correction, **views, **threads)
     config = RecognizerConfig(classifier=classifier)
-    return EmotionRecognizer(args.model, config)
+    recognizer = EmotionRecognizer(args.model, config)
+    # -v reports which copy of the model really runs (``auto`` resolves to int8 or float); tests/test_cli.py reads it
+    logger.info("model %s: runtime %s", recognizer.model_path, recognizer.classifier.runtime)
+    int8 = recognizer.classifier.quantized_model
+    if int8 is not None:
+        logger.info("threads: int8 runtime %d", int8.threads)
+    else:
+        import tensorflow as tf  # already loaded by the float model
+
+        intra_op = tf.config.threading.get_intra_op_parallelism_threads()
+        logger.info("threads: TensorFlow intra-op %s", intra_op or "default (all cores)")
+    return recognizer
 
 
 def predict_files(recognizer, paths: Sequence[str]) -> list[dict[str, Any]]:
@@ -197,7 +252,7 @@ def analyze_video(
             ok, frame = capture.retrieve()
             if not ok or frame is None:
                 break
-            faces = recognizer.analyze(frame, bgr=True)
+            faces = recognizer.analyze(frame, bgr=True, stream=True)
             counts["frames_analysed"] += 1
             time_s = f"{index / fps:.3f}" if fps else ""
             if not faces:
@@ -206,9 +261,11 @@ def analyze_video(
             counts["frames_with_faces"] += 1
             counts["faces"] += len(faces)
             for number, face in enumerate(faces):
+                point = affect(face.probabilities)
                 writer.writerow(
                     [index, time_s, number, *face.box, face.emotion, f"{face.confidence:.6f}"]
                     + [f"{p:.6f}" for p in face.probabilities]
+                    + [f"{point.valence:.6f}", f"{point.arousal:.6f}"]
                 )
     finally:
         capture.release()
@@ -259,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_predict(args, sys.stdout)
         if args.command == "video":
             return run_video(args, sys.stdout)
+        if args.command == "loadtest":
+            from fer_core.measure import loadtest
+
+            return loadtest.run_command(args, sys.stdout)
         from fer_core.measure import bench
 
         return bench.run_command(args, sys.stdout)

@@ -2,7 +2,8 @@
 
 pylibsrtp (aiortc's SRTP, imported by the live page through streamlit-webrtc) segfaults if it is imported after
 TensorFlow. Some test modules import Keras at collection time and AppTest runs the live page in this process, so
-pylibsrtp is imported here first (the app does the same in ``fer_core.recognition.classifier``).
+pylibsrtp is imported here first: this process stands in for the app, which does the same first thing in
+``app.py`` (``fer_core.sessions.app_support.import_webrtc_crypto_first``; the inference library never imports it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,21 @@ with contextlib.suppress(ImportError):
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 FER_FIXTURES = Path(__file__).parent / "fixtures" / "fer2013_tiny"
+
+
+def require_tool(name: str, found: bool, how_to_get: str) -> None:
+    """Skip the calling test when the tool ``name`` (a program or package the suite needs) is not ``found``.
+
+    Under ``CI=true`` it fails instead: CI installs every tool (``scripts/run-tests.sh``), so a missing one means
+    the browser and privacy checks did not run, and a green run must not hide that. Missing *datasets* (the full
+    FER2013 zip) are not tools: those tests skip with their own reason, in CI too.
+    """
+    if found:
+        return
+    message = f"{name} is missing: {how_to_get}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI=true: a missing test tool is a failure, not a skip)", pytrace=False)
+    pytest.skip(message)
 
 
 def fer_fixture_faces(split: str = "test") -> list[tuple[Path, int, np.ndarray]]:

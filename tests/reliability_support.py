@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -121,6 +122,7 @@ def strace_command(log: Path) -> list[str]:
     return ["strace", "-f", "-qq", "--seccomp-bpf", "-s", "0", "-e", f"trace={TRACED_SYSCALLS}", "-o", str(log)]
 
 
+@functools.cache
 def strace_available() -> bool:
     import shutil
     import subprocess

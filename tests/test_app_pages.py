@@ -126,13 +126,13 @@ def test_model_page_shows_the_cards_metrics_and_tables(card_path):
 
 
 def test_model_page_of_an_int8_card_shows_both_runtimes(tmp_path, monkeypatch):
-    card_path = write_card(tmp_path, flip_tta=True, int8=True)
+    card_path = write_card(tmp_path, int8=True, views="multi")
     monkeypatch.setenv("FER_MODEL_CARD", str(card_path))
     at = run(MODEL)
     assert not at.exception and not at.error and not at.warning  # the app runs what the card measured
     runtimes = list(at.dataframe[0].value["runtime"])
-    assert runtimes == ["int8 copy"] * 4 + ["float32 Keras"] * 4
-    assert any("int8 copy, with flip" in text for text in texts(at.markdown))
+    assert runtimes == ["int8 copy"] * 6 + ["float32 Keras"] * 6
+    assert any("int8 copy, multi-view TTA (14 views)" in text for text in texts(at.markdown))
     assert at.code[0].value.endswith("python -m training.quantize --model models/fer_model.keras")
 
 
@@ -179,6 +179,24 @@ def test_live_page_settings_reach_this_sessions_processor(webrtc_calls):
     processor = at.session_state["live_processor"]
     assert processor.tracker.config.dwell_s == 4.0
     assert processor.detector_config.min_neighbors == 8
+
+
+def test_live_page_forgets_the_sessions_moods_when_the_stream_ends(webrtc_calls):
+    """README (Privacy): the live page's mood, timeline and faces are cleared as soon as the webcam stream stops;
+    streamlit-webrtc calls ``on_video_ended`` then (STOP, or the connection closing with the tab)."""
+    from fer_core.measure.sample_frames import one_face_frame
+    from fer_core.mood.tracker import MoodConfig, MoodState
+
+    at = run(LIVE)
+    (call,) = webrtc_calls
+    processor = at.session_state["live_processor"]
+    processor.set_mood_config(MoodConfig(time_constant_s=0.0, dwell_s=0.0))
+    processor.process_bgr(np.ascontiguousarray(one_face_frame().image[:, :, ::-1]))  # one webcam frame, BGR
+    stats = processor.stats()
+    assert stats.mood.mood is not None and len(stats.faces) == 1 and len(processor.timeline) == 1
+    call["on_video_ended"]()
+    stats = processor.stats()
+    assert stats.mood == MoodState() and stats.faces == () and len(processor.timeline) == 0
 
 
 def test_live_page_uses_configured_ice_servers(webrtc_calls, monkeypatch):

@@ -23,11 +23,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def share_the_loaded_model(recognizer, monkeypatch):
-    """main() would load the model again on every call: hand it the session's recognizer (same model file)."""
+    """main() would load the model again on every call: hand it the session's recognizer (same model file).
+
+    So the in-process tests never build a recognizer from ``--runtime`` / ``--threads``; the ``real_runs`` tests
+    at the end run ``python -m fer_core`` in a fresh interpreter with the shipped model instead.
+    """
     original = cli._recognizer
 
     def shared(args):
-        if args.model is None and not args.flip_tta:
+        default_classifier = not getattr(args, "views", None) and not getattr(args, "prior_correction", 0.0)
+        if args.model is None and default_classifier and args.runtime == "auto" and not args.threads:
             return recognizer
         return original(args)
 
@@ -88,7 +93,10 @@ def test_predict_table_is_readable(capsys, files):
     assert lines[0] == f"{files['face']}: 1 face"
     assert "emotion" in lines[1] and all(name[:7] in lines[1] for name in EMOTIONS)
     row = lines[2].split()
-    assert row[0] == "1" and row[2] in EMOTIONS and 0 < float(row[3]) <= 1
+    probabilities = [float(value) for value in row[4:]]
+    assert row[0] == "1" and len(probabilities) == len(EMOTIONS) and abs(sum(probabilities) - 1) < 0.01
+    assert row[2] == EMOTIONS[int(np.argmax(probabilities))]
+    assert float(row[3]) == pytest.approx(max(probabilities), abs=0.01)
     assert lines[3].startswith(f"{files['text']}: ERROR ") and "not an image" in lines[3]
 
 
@@ -176,3 +184,101 @@ def test_python_dash_m_entry_point_help():
     )  # fmt: skip
     assert result.returncode == 0
     assert "--json" in result.stdout and '"error": null' in result.stdout and "exit code" in result.stdout
+
+
+def cli_subprocess(*argv: object) -> subprocess.CompletedProcess:
+    """``python -m fer_core -v ARGV...`` in a fresh interpreter: the real model loading, options included."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "fer_core", "-v", *map(str, argv)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """``predict PHOTO --json`` with the shipped model under each ``--runtime`` (auto: the option left out)."""
+    photo = tmp_path_factory.mktemp("photo") / "astronaut.jpg"
+    Image.fromarray(one_face_frame().image).save(photo, quality=92)
+    runs = {}
+    for runtime in ("float", "int8", "auto"):
+        options = [] if runtime == "auto" else ["--runtime", runtime]
+        runs[runtime] = cli_subprocess("predict", photo, "--json", *options)
+    return runs
+
+
+def reported_runtime(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("fer_core.cli: model ")]
+    assert len(lines) == 1, result.stderr[-3000:]
+    return lines[0].rsplit("runtime ", 1)[1]
+
+
+def only_face(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr[-3000:]
+    (record,) = json.loads(result.stdout)
+    assert record["error"] is None and len(record["faces"]) == 1, record
+    return record["faces"][0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("option", "runtime"), [("float", "float"), ("int8", "int8"), ("auto", "int8")])
+def test_runtime_option_runs_that_copy_of_the_shipped_model(real_runs, option, runtime):
+    """--runtime float runs the Keras model, --runtime int8 its int8 copy, and the default the int8 copy (the
+    shipped model has a matching one: README "The classifier runs the model's int8 copy whenever ...")."""
+    result = real_runs[option]
+    face = only_face(result)
+    assert reported_runtime(result) == runtime
+    assert box_iou(tuple(face["box"]), one_face_frame().faces[0]) > 0.6
+
+
+@pytest.mark.slow
+def test_float_and_int8_runs_really_ran_different_models(real_runs):
+    """Not just a different log line: the int8 copy's numbers differ from float32's by quantization noise."""
+    as_float, as_int8, as_auto = (only_face(real_runs[name]) for name in ("float", "int8", "auto"))
+    float_p, int8_p = (np.array(list(face["probabilities"].values())) for face in (as_float, as_int8))
+    assert np.abs(float_p - int8_p).max() > 1e-4, "the float and int8 runs gave identical probabilities"
+    assert np.abs(float_p - int8_p).max() < 0.2 and as_float["emotion"] == as_int8["emotion"]
+    assert as_auto["probabilities"] == as_int8["probabilities"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("runtime", "reported"), [("auto", "int8 runtime 2"), ("float", "TensorFlow intra-op 2")])
+def test_threads_option_reaches_the_runtime_that_runs(tmp_path, runtime, reported):
+    """--threads did nothing on the default int8 runtime (it only sized TensorFlow's pool, which int8 does not use):
+    it sizes the pool of whichever copy runs, as the loaded runtime itself reports (-v)."""
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(one_face_frame().image).save(photo, quality=92)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "fer_core", "-v", "predict", str(photo), "--json", "--threads", "2"]
+    result = subprocess.run(
+        [*command, "--runtime", runtime], capture_output=True, text=True, cwd=REPO, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"fer_core.cli: threads: {reported}\n" in result.stderr, result.stderr[-3000:]
+    assert len(json.loads(result.stdout)[0]["faces"]) == 1
+
+
+def test_threads_must_not_be_negative(capsys, files):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["predict", str(files["face"]), "--threads", "-1"])
+    assert exit_info.value.code == 2
+    assert "--threads: must be >= 0, got -1" in capsys.readouterr().err
+
+
+def test_video_rows_carry_valence_and_arousal_of_their_probabilities(capsys, video, tmp_path):
+    """valence and arousal close each face row: in [-1, 1], the circumplex mapping of the row's probabilities."""
+    from fer_core.mood.affect import affect
+
+    out_csv = tmp_path / "affect.csv"
+    code, _, _ = run(capsys, "video", video, "--csv", out_csv, "--max-frames", "3")
+    assert code == 0
+    rows = read_rows(out_csv)
+    assert list(rows[0])[-2:] == ["valence", "arousal"]
+    faces = [row for row in rows if row["face"] != ""]
+    assert len(faces) == 4  # one face, then none, then three
+    for row in faces:
+        valence, arousal = float(row["valence"]), float(row["arousal"])
+        assert -1 <= valence <= 1 and -1 <= arousal <= 1
+        expected = affect([float(row[name]) for name in EMOTIONS])
+        assert (valence, arousal) == pytest.approx(expected.as_tuple(), abs=1e-5)
+    assert len({row["valence"] for row in faces}) > 1  # read from each face, not a constant
+    (empty,) = [row for row in rows if row["face"] == ""]
+    assert empty["valence"] == empty["arousal"] == ""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_tool
 
 from fer_core.labels import EMOTIONS
 from fer_core.mood.content import (
@@ -21,6 +22,7 @@ from fer_core.mood.content import (
     default_catalog_path,
     load_catalog,
 )
+from fer_core.mood.content_rules import ContentHistory
 from fer_core.mood.tracker import MoodState
 
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4"/></svg>'
@@ -191,14 +193,24 @@ def test_minimal_user_catalog_loads(tmp_path: Path) -> None:
     assert decision.reason == "you look happy for 7 s: showing happy things"
 
 
+def _yaml() -> Any:
+    """PyYAML (a requirement of the app): skip without it, fail under CI=true (conftest.require_tool)."""
+    try:
+        import yaml
+    except ImportError:
+        yaml = None
+    require_tool("PyYAML", yaml is not None, "pip install -r requirements.txt")
+    return yaml
+
+
 def test_yaml_catalog_loads(tmp_path: Path) -> None:
-    yaml = pytest.importorskip("yaml")
+    yaml = _yaml()
     path = write_catalog(tmp_path, yaml.safe_dump(minimal_catalog(), allow_unicode=True), name="catalog.yaml")
     assert len(load_catalog(path).items) == len(EMOTIONS)
 
 
 def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
-    pytest.importorskip("yaml")
+    _yaml()
     path = write_catalog(tmp_path, "version: 1\nitems: [unclosed\n", name="catalog.yml")
     with pytest.raises(CatalogError, match=r"catalog\.yml: invalid YAML at line \d+, column \d+"):
         load_catalog(path)
@@ -285,3 +297,204 @@ def test_missing_catalog_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.json"
     with pytest.raises(CatalogError, match=re.escape(f"{path}: cannot read the catalog")):
         load_catalog(path)
+
+
+# --- image paths stay inside the catalog's folder ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "image",
+    ["../../../etc/hostname", "../outside.svg", "pics/../../outside.svg", "pics/escape.svg"],
+    ids=["etc-hostname", "parent", "parent-via-subfolder", "symlink-out"],
+)
+def test_image_leading_outside_the_catalog_folder_is_refused(tmp_path: Path, image: str) -> None:
+    """A catalog could make the app serve any file on the machine (``../../../etc/hostname``) as an "image"."""
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    outside = tmp_path / "outside.svg"
+    outside.write_text(SVG, encoding="utf-8")
+    data = minimal_catalog()
+    data["items"][5]["image"] = image
+    path = write_catalog(folder, data)
+    (folder / "pics" / "escape.svg").symlink_to(outside)  # a file inside the folder that leads out of it
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: items[5].image: image {image!r} of item 'item-surprise' leads outside the "
+                              f"catalog's folder {folder.resolve()}"), message  # fmt: skip
+
+
+def test_absolute_image_path_is_refused_even_inside_the_folder(tmp_path: Path) -> None:
+    data = minimal_catalog()
+    data["items"][0]["image"] = str(tmp_path / "pics" / "dot.svg")
+    path = write_catalog(tmp_path, data)
+    with pytest.raises(CatalogError, match=r"items\[0\]\.image: must be relative to the catalog's folder, got the "
+                                           r"absolute path .*dot\.svg' \(item 'item-angry'\)"):  # fmt: skip
+        load_catalog(path)
+
+
+def test_image_paths_that_stay_inside_the_folder_load(tmp_path: Path) -> None:
+    data = minimal_catalog()
+    data["items"][0]["image"] = "pics/../pics/dot.svg"
+    data["items"][1]["image"] = "pics/link.svg"
+    path = write_catalog(tmp_path, data)
+    (tmp_path / "pics" / "link.svg").symlink_to(tmp_path / "pics" / "dot.svg")  # a symlink inside: fine
+    catalog = load_catalog(path)
+    assert catalog.items[0].image == catalog.items[1].image == (tmp_path / "pics" / "dot.svg").resolve()
+
+
+# --- catalog rules: strategy modes, conditions, cool-down ----------------------------------------------------------
+
+
+def test_existing_catalogs_default_to_match_mode_without_conditions(catalog: Catalog) -> None:
+    assert all(catalog.mode(mood) == "match" for mood in (*EMOTIONS, None))
+    assert all(item.strategy is None and item.min_valence is None for item in catalog.items)
+    assert all(item.min_confidence == 0 and item.min_seconds_in_mood == 0 for item in catalog.items)
+
+
+def rules_catalog(tmp_path: Path, sad_mode: str | None, extra: list[dict[str, Any]]) -> Catalog:
+    data = minimal_catalog()
+    if sad_mode is not None:
+        data["strategies"]["sad"] = {"phrase": "picks for a low moment", "mode": sad_mode}
+    data["items"] += extra
+    return load_catalog(write_catalog(tmp_path, data))
+
+
+def sad_item(item_id: str, **rules: Any) -> dict[str, Any]:
+    return {"id": item_id, "title": item_id, "text": "For a sad moment.", "moods": ["sad"], **rules}
+
+
+def sad_state(confidence: float = 0.7, since_s: float = 4.0, happy: float = 0.05) -> MoodState:
+    smoothed = {name: 0.05 for name in EMOTIONS}
+    smoothed.update(sad=confidence, happy=happy)
+    return MoodState(mood="sad", since_s=since_s, smoothed=smoothed, confidence=confidence)
+
+
+def chosen_ids(policy: ContentPolicy, state: MoodState, **kwargs: Any) -> list[str]:
+    return [item.id for item in policy.choose(state, **kwargs).items]
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("lift", ["item-sad", "uplift"]), ("match", ["item-sad", "calm"]), (None, ["item-sad", "calm"])],
+)
+def test_strategy_mode_picks_match_or_lift_items(tmp_path: Path, mode: str | None, expected: list[str]) -> None:
+    catalog = rules_catalog(tmp_path, mode, [sad_item("calm", strategy="match"), sad_item("uplift", strategy="lift")])
+    assert catalog.mode("sad") == (mode or "match") and catalog.strategy("sad")
+    assert chosen_ids(ContentPolicy(catalog, max_items=5), sad_state()) == expected
+
+
+def test_a_mode_no_item_is_marked_for_falls_back_to_all_the_moods_items(tmp_path: Path) -> None:
+    data = minimal_catalog()
+    data["strategies"]["sad"] = {"phrase": "up", "mode": "lift"}
+    data["items"][4]["strategy"] = "match"  # item-sad, the only sad item
+    catalog = load_catalog(write_catalog(tmp_path, data))
+    assert chosen_ids(ContentPolicy(catalog), sad_state()) == ["item-sad"]
+
+
+def test_min_confidence_and_min_seconds_in_mood(tmp_path: Path) -> None:
+    catalog = rules_catalog(
+        tmp_path, None, [sad_item("strong", min_confidence=0.8), sad_item("lasting", min_seconds_in_mood=10)]
+    )
+    policy = ContentPolicy(catalog, max_items=5)
+    assert chosen_ids(policy, sad_state(confidence=0.7, since_s=4)) == ["item-sad"]
+    assert chosen_ids(policy, sad_state(confidence=0.85, since_s=4)) == ["item-sad", "strong"]
+    assert chosen_ids(policy, sad_state(confidence=0.7, since_s=10)) == ["item-sad", "lasting"]
+
+
+def test_min_valence_uses_the_valence_of_the_smoothed_probabilities(tmp_path: Path) -> None:
+    catalog = rules_catalog(tmp_path, None, [sad_item("brighter", min_valence=-0.3)])
+    policy = ContentPolicy(catalog, max_items=5)
+    assert chosen_ids(policy, sad_state(confidence=0.7, happy=0.05)) == ["item-sad"]  # valence about -0.5
+    assert chosen_ids(policy, sad_state(confidence=0.46, happy=0.3)) == ["item-sad", "brighter"]  # about -0.15
+    no_face = MoodState(mood="sad", since_s=3.0, smoothed={}, confidence=0.0)
+    assert chosen_ids(policy, no_face) == ["item-sad"]  # valence unknown: the item does not fit
+
+
+def test_when_no_item_passes_its_conditions_the_panel_is_not_empty(tmp_path: Path) -> None:
+    data = minimal_catalog()
+    data["items"][4]["min_confidence"] = 0.99
+    catalog = load_catalog(write_catalog(tmp_path, data))
+    assert chosen_ids(ContentPolicy(catalog), sad_state()) == ["item-sad"]
+
+
+def test_cooldown_keeps_items_that_left_the_screen_out_for_a_while(tmp_path: Path) -> None:
+    clock = [0.0]
+    catalog = rules_catalog(tmp_path, None, [sad_item("second"), sad_item("third")])
+    policy = ContentPolicy(catalog, max_items=1, rotate_every_s=5)
+    history = ContentHistory(cooldown_s=30, clock=lambda: clock[0])
+    assert chosen_ids(policy, sad_state(since_s=0), history=history) == ["item-sad"]
+    clock[0] = 3
+    assert chosen_ids(policy, sad_state(since_s=3), history=history) == ["item-sad"]  # still on screen: stays
+    clock[0] = 5
+    assert chosen_ids(policy, sad_state(since_s=5), history=history) == ["second"]  # rotated on; item-sad cools
+    clock[0] = 10
+    assert chosen_ids(policy, sad_state(since_s=10), history=history) == ["third"]
+    clock[0] = 15
+    assert chosen_ids(policy, sad_state(since_s=15), history=history) == ["third"]  # rotation would give item-sad
+    assert history.cooling() == {"item-sad": pytest.approx(20), "second": pytest.approx(25)}
+    clock[0] = 34
+    assert chosen_ids(policy, sad_state(since_s=30), history=history) == ["third"]  # item-sad: 1 s to go
+    clock[0] = 35
+    assert chosen_ids(policy, sad_state(since_s=30), history=history) == ["item-sad"]  # cooled down: back
+
+
+def test_cooldown_never_empties_the_panel(tmp_path: Path) -> None:
+    catalog = rules_catalog(tmp_path, None, [sad_item("second")])
+    policy = ContentPolicy(catalog, max_items=1)
+    history = ContentHistory(cooldown_s=60, clock=lambda: 0.0)
+    history.record(["item-sad"], now=0.0)
+    history.record(["second"], now=1.0)  # item-sad left at 1
+    history.record(["item-happy"], now=2.0)  # second left at 2
+    assert chosen_ids(policy, sad_state(), history=history, now=3.0) == ["item-sad"]  # left longest ago
+    without = ContentPolicy(catalog, max_items=1)
+    assert chosen_ids(without, sad_state()) == chosen_ids(without, sad_state())  # no history: stateless
+
+
+RULE_ERRORS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
+    (
+        "bad-mode",
+        _set("strategies", "sad", value={"phrase": "x", "mode": "lfit"}),
+        "strategies.sad.mode: unknown mode 'lfit' (did you mean 'lift'?)",
+    ),
+    (
+        "mode-without-phrase",
+        _set("strategies", "sad", value={"mode": "lift"}),
+        "strategies.sad: missing field 'phrase'",
+    ),
+    (
+        "strategy-typo-field",
+        _set("strategies", "sad", value={"phrase": "x", "mood": "lift"}),
+        "strategies.sad: unknown field 'mood'",
+    ),
+    ("item-strategy", _set("items", 4, "strategy", value="raise"), "items[4].strategy: unknown mode 'raise'"),
+    (
+        "confidence-range",
+        _set("items", 4, "min_confidence", value=1.5),
+        "items[4].min_confidence: must be between 0 and 1, got 1.5",
+    ),
+    ("valence-range", _set("items", 4, "min_valence", value=-2), "items[4].min_valence: must be between -1 and 1"),
+    (
+        "seconds-negative",
+        _set("items", 4, "min_seconds_in_mood", value=-1),
+        "items[4].min_seconds_in_mood: must be >= 0",
+    ),
+    (
+        "seconds-text",
+        _set("items", 4, "min_seconds_in_mood", value="5"),
+        "items[4].min_seconds_in_mood: expected a number",
+    ),
+    ("confidence-bool", _set("items", 4, "min_confidence", value=True), "items[4].min_confidence: expected a number"),
+]
+
+
+@pytest.mark.parametrize(("case", "breaker", "problem"), RULE_ERRORS, ids=[case for case, _, _ in RULE_ERRORS])
+def test_broken_rules_name_the_place(tmp_path: Path, case: str, breaker: Callable[..., Any], problem: str) -> None:
+    data = copy.deepcopy(minimal_catalog())
+    breaker(data)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(write_catalog(tmp_path, data))
+    assert problem in str(caught.value), str(caught.value)
+
+
+def test_bad_cooldown_is_rejected() -> None:
+    with pytest.raises(ValueError, match="cooldown_s"):
+        ContentHistory(cooldown_s=-1)

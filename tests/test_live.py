@@ -56,7 +56,7 @@ class ScriptedRecognizer:
     def new_tracker(self, config=None):
         return None  # no detector to track with: analyze ignores the tracker
 
-    def analyze(self, image, *, bgr=False, tracker=None):
+    def analyze(self, image, *, bgr=False, tracker=None, stream=None):
         if self.probabilities is None:
             return []
         return [FaceResult(self.box, tuple(self.probabilities))]
@@ -70,7 +70,7 @@ def one_hot(emotion: str, p: float = 0.9) -> list[float]:
 # --- with the shipped model ---------------------------------------------------------------------------------------
 def test_process_draws_the_recognizers_result_and_counts_the_frame(recognizer):
     frame = astronaut_bgr()
-    expected = recognizer.analyze(frame, bgr=True)
+    expected = recognizer.analyze(frame, bgr=True, stream=True)  # a video frame: the stream views
     assert len(expected) == 1
     processor = LiveProcessor(recognizer)
     out = processor.process_bgr(frame.copy())
@@ -145,7 +145,7 @@ class BlockingRecognizer(ScriptedRecognizer):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def analyze(self, image, *, bgr=False, tracker=None):
+    def analyze(self, image, *, bgr=False, tracker=None, stream=None):
         self.entered.set()
         assert self.release.wait(5)
         return super().analyze(image, bgr=bgr)
@@ -169,7 +169,7 @@ def test_a_frame_arriving_while_one_is_processed_is_not_queued():
 
 def test_a_failing_frame_is_counted_and_the_stream_goes_on():
     class Broken(ScriptedRecognizer):
-        def analyze(self, image, *, bgr=False, tracker=None):
+        def analyze(self, image, *, bgr=False, tracker=None, stream=None):
             raise ValueError("bad frame")
 
     processor = LiveProcessor(Broken(None))
@@ -267,3 +267,48 @@ def test_speed_line_format():
     assert LiveStats().speed_line() == "Analysis: no frame yet · overlay lag n/a · 0 skipped"
     stats = LiveStats(process_ms=23.4, process_ms_p95=41.0, lag_ms=40.2, lag_ms_p95=80.0, frames_skipped_busy=2)
     assert stats.speed_line() == "Analysis 23 ms/frame (p95 41 ms) · overlay lag 40 ms (p95 80 ms) · 2 skipped"
+
+
+# --- the end of a stream ------------------------------------------------------------------------------------------
+def test_end_of_stream_forgets_the_mood_timeline_and_faces():
+    """README (Privacy): the live page's mood, timeline and last faces are cleared as soon as the stream stops."""
+    clock = FakeClock()
+    processor = LiveProcessor(ScriptedRecognizer(one_hot("happy")), clock=clock)
+    processor.set_mood_config(MoodConfig(time_constant_s=0.0, dwell_s=0.0))
+    for _ in range(8):
+        processor.process_bgr(np.zeros((240, 320, 3), np.uint8))
+        clock.now += 0.5
+    stats = processor.stats()
+    assert stats.mood.mood == "happy" and stats.faces and len(processor.timeline) == 8  # else this test is moot
+    processor.end_stream()
+    stats = processor.stats()
+    assert stats.mood == MoodState() and stats.faces == () and len(processor.timeline) == 0
+    assert processor.timeline.chart_columns(clock.now)["seconds"] == []
+    assert stats.frames_processed == 8, "counters are not personal data: they are kept"
+    processor.process_bgr(np.zeros((240, 320, 3), np.uint8))  # a new stream starts from no mood
+    assert processor.stats().mood.since_s == 0.0 and len(processor.timeline) == 1
+
+
+def test_end_of_stream_waits_for_the_frame_being_analysed():
+    """A frame still in analysis when the stream ends must not bring its mood back after the clear."""
+    release = threading.Event()
+    started = threading.Event()
+
+    class SlowRecognizer(ScriptedRecognizer):
+        def analyze(self, image, *, bgr=False, tracker=None, **kwargs):
+            started.set()
+            release.wait(10)
+            return super().analyze(image, bgr=bgr, tracker=tracker)
+
+    processor = LiveProcessor(SlowRecognizer(one_hot("sad")), mood_config=MoodConfig(time_constant_s=0, dwell_s=0))
+    frame = threading.Thread(target=processor.process_bgr, args=(np.zeros((48, 64, 3), np.uint8),))
+    frame.start()
+    assert started.wait(10)
+    ending = threading.Thread(target=processor.end_stream)
+    ending.start()
+    ending.join(0.3)
+    assert ending.is_alive(), "end_stream returned while a frame was still being analysed"
+    release.set()
+    frame.join(10)
+    ending.join(10)
+    assert processor.stats().mood == MoodState() and len(processor.timeline) == 0

@@ -34,15 +34,20 @@ def _noisy_metrics(rng: np.random.Generator, labels: np.ndarray) -> dict:
     return metrics
 
 
-def write_card(folder: Path, *, flip_tta: bool = False, with_reports: bool = True, int8: bool = False) -> Path:
+def write_card(
+    folder: Path, *, flip_tta: bool = False, with_reports: bool = True, int8: bool = False, views: str | None = None
+) -> Path:
     """A card in the exact shape training.evaluate writes, with metrics computed by its own split_metrics.
 
-    ``int8``: the headline runtime is the int8 copy, with the float model's metrics beside it.
+    ``int8``: the headline runtime is the int8 copy, with the float model's metrics beside it. ``views``: a
+    headline view set other than none/flip (its metrics are the flip ones, renamed).
     """
     rng = np.random.default_rng(0)
     labels = rng.integers(0, len(EMOTIONS), 300)
     metrics = _noisy_metrics(rng, labels)
-    headline = metrics["PrivateTest_flip_tta" if flip_tta else "PrivateTest"]
+    if views is not None:
+        metrics |= {f"{split}_views_{views}": metrics[f"{split}_flip_tta"] for split in ("PublicTest", "PrivateTest")}
+    headline = metrics[f"PrivateTest_views_{views}" if views else "PrivateTest_flip_tta" if flip_tta else "PrivateTest"]
     reports = folder / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     if with_reports:
@@ -52,7 +57,7 @@ def write_card(folder: Path, *, flip_tta: bool = False, with_reports: bool = Tru
         "card_version": 1, "model_file": "fer_model.keras", "architecture": "fer_resnet", "params": 1234,
         "inference": {"flip_tta": flip_tta},
         "headline": {"split": "PrivateTest", "flip_tta": flip_tta, "accuracy": headline["accuracy"],
-                     "macro_f1": headline["macro_f1"]},
+                     "macro_f1": headline["macro_f1"], **({"views": views} if views else {})},
         "metrics": metrics,
         "reports": {name: f"reports/{name}.png" for name in ("confusion_matrix", "training_curves", "misclassified")},
         "evaluated_at": "2026-11-21T08:00:00+00:00",
@@ -63,6 +68,11 @@ def write_card(folder: Path, *, flip_tta: bool = False, with_reports: bool = Tru
         card["inference"] = {"flip_tta": flip_tta, "runtime": "int8", "quantization": {"command": QUANTIZE}}
         card["headline"]["runtime"] = "int8"
         card["metrics_float"] = _noisy_metrics(rng, labels)
+        if views is not None:
+            card["metrics_float"] |= {
+                f"{split}_views_{views}": card["metrics_float"][f"{split}_flip_tta"]
+                for split in ("PublicTest", "PrivateTest")
+            }
     path = folder / "model_card.json"
     path.write_text(json.dumps(card))
     return path
@@ -76,8 +86,9 @@ def test_headline_and_tables_come_from_the_card(tmp_path):
     assert card.macro_f1 == raw["metrics"]["PrivateTest_flip_tta"]["macro_f1"]
     assert card.flip_tta is True and card.split == "PrivateTest"
     rows = card.summary_rows()
-    assert [(r["split"], r["flip TTA"]) for r in rows] == [
-        ("PublicTest", "no"), ("PublicTest", "yes"), ("PrivateTest", "no"), ("PrivateTest", "yes"),
+    single, flip = "single view", "flip TTA (2 views)"
+    assert [(r["split"], r["views"]) for r in rows] == [
+        ("PublicTest", single), ("PublicTest", flip), ("PrivateTest", single), ("PrivateTest", flip),
     ]  # fmt: skip
     assert rows[2]["accuracy"] == raw["metrics"]["PrivateTest"]["accuracy"]
     per_class = card.per_class_rows()
@@ -91,11 +102,11 @@ def test_int8_cards_show_both_runtimes_and_the_quantize_command(tmp_path):
     assert card is not None and card.runtime == "int8"
     raw = json.loads(card.path.read_text())
     rows = card.summary_rows()
-    assert [(r["runtime"], r["split"], r["flip TTA"]) for r in rows] == [
-        (runtime, split, flip)
+    assert [(r["runtime"], r["split"], r["views"]) for r in rows] == [
+        (runtime, split, views)
         for runtime in ("int8 copy", "float32 Keras")
         for split in ("PublicTest", "PrivateTest")
-        for flip in ("no", "yes")
+        for views in ("single view", "flip TTA (2 views)")
     ]
     assert rows[3]["accuracy"] == raw["metrics"]["PrivateTest_flip_tta"]["accuracy"] == card.accuracy
     assert rows[7]["accuracy"] == raw["metrics_float"]["PrivateTest_flip_tta"]["accuracy"]
@@ -108,6 +119,32 @@ def test_int8_cards_show_both_runtimes_and_the_quantize_command(tmp_path):
     plain = load_model_card(write_card(tmp_path / "plain"))
     assert plain is not None and plain.runtime == "float"
     assert {r["runtime"] for r in plain.summary_rows()} == {"float32 Keras"}
+
+
+def test_multi_view_cards_headline_their_views_and_list_real_photo_sets(tmp_path):
+    """Cards written since test-time views: the headline names its view set, older keys stay readable."""
+    path = write_card(tmp_path)
+    raw = json.loads(path.read_text())
+    multi = {
+        split: raw["metrics"][f"{split}_flip_tta"] | {"accuracy": 0.7123} for split in ("PublicTest", "PrivateTest")
+    }
+    raw["metrics"].update({f"{split}_views_multi": block for split, block in multi.items()})
+    raw["headline"] |= {"views": "multi", "flip_tta": False, "accuracy": 0.7123}
+    recall = dict.fromkeys(EMOTIONS, 0.5) | {"fear": 0.25}
+    kdef = {"count": 980, "views": "multi", "accuracy": 0.77, "macro_f1": 0.76, "faces_not_found": 2}
+    raw["real_photos"] = {"kdef": kdef | {"recall": recall, "confusion_matrix": [[1] * 8] * 7}}
+    path.write_text(json.dumps(raw))
+    card = load_model_card(path)
+    assert card is not None and card.views == "multi" and not card.flip_tta
+    assert card.split_metrics("PrivateTest")["accuracy"] == 0.7123  # the headline's view set by default
+    assert card.split_metrics("PrivateTest", views="none") == raw["metrics"]["PrivateTest"]
+    assert [r["views"] for r in card.summary_rows()][:3] == [
+        "single view", "flip TTA (2 views)", "multi-view TTA (14 views)",
+    ]  # fmt: skip
+    assert card.per_class_rows()[0]["F1"] == multi["PrivateTest"]["per_class"]["angry"]["f1"]
+    (row,) = card.real_photo_rows()
+    assert row["set"] == "kdef" and row["photos"] == 980 and row["fear"] == 0.25 and row["no face found"] == 2
+    assert card.real_photo_confusion("kdef")["no face"]["sad"] == 1
 
 
 def test_only_existing_readable_report_figures_are_offered(tmp_path):

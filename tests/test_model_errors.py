@@ -76,19 +76,34 @@ def test_wrong_architecture_is_refused(tmp_path):
         EmotionClassifier(path)
 
 
-def test_a_model_file_cannot_run_code(tmp_path):
-    """A .keras file with a Lambda layer (pickled Python bytecode) is refused, not executed (Keras safe mode)."""
+def test_a_model_file_cannot_run_code(tmp_path, monkeypatch):
+    """A .keras file with a Lambda layer (pickled Python bytecode) is refused, not executed (Keras safe mode).
+
+    The Lambda's code creates a marker file whenever it runs. Controls: it runs when the model is built, and it
+    runs again when the same file is loaded with ``safe_mode=False``; so the marker's absence after the
+    classifier refused the file means the code did not run, not that it could not have.
+    """
     import keras
 
+    monkeypatch.chdir(tmp_path)  # the code writes its marker into the working directory
     marker = tmp_path / "code-ran"
     inputs = keras.Input((48, 48, 1))
-    hostile = keras.layers.Lambda(lambda x: x * 1.0)(inputs)  # stands for arbitrary code in a downloaded file
-    outputs = keras.layers.Dense(7, activation="softmax")(keras.layers.GlobalAveragePooling2D()(hostile))
+    # Stands for arbitrary code in a downloaded file. A lambda, because Keras pickles a lambda's bytecode into the
+    # file (a named function is saved by name only); no imports, defaults or closure (Keras cannot reload those),
+    # so the code runs wherever it is deserialised.
+    hidden = keras.layers.Lambda(lambda x: [open("code-ran", "w").close(), x * 1.0][1])(inputs)
+    outputs = keras.layers.Dense(7, activation="softmax")(keras.layers.GlobalAveragePooling2D()(hidden))
     path = tmp_path / "lambda.keras"
     keras.Model(inputs, outputs).save(path)
+    assert marker.exists(), "control: building the model runs the Lambda's code"
+    marker.unlink()
+
     with pytest.raises(ModelLoadError, match="could not be loaded"):
         EmotionClassifier(path)
-    assert not marker.exists()
+    assert not marker.exists(), "loading the model file ran the code inside it"
+
+    keras.models.load_model(path, compile=False, safe_mode=False)  # control: the same file, without safe mode
+    assert marker.exists(), "control: the Lambda's code runs when its file is loaded unsafely"
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

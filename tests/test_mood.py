@@ -274,18 +274,29 @@ def test_bad_probabilities_raise_value_error(probs: object, message: str) -> Non
 
 
 @pytest.mark.parametrize(
-    "config",
+    ("config", "message"),
     [
-        {"time_constant_s": -1.0},
-        {"dwell_s": float("nan")},
-        {"stale_after_s": -0.5},
-        {"confidence_floor": 1.0},
-        {"confidence_floor": -0.1},
+        ({"time_constant_s": -1.0}, "time_constant_s must be >= 0"),
+        ({"dwell_s": float("nan")}, "dwell_s must be a finite number"),
+        ({"stale_after_s": -0.5}, "stale_after_s must be > 0"),
+        ({"stale_after_s": 0}, r"stale_after_s must be > 0 seconds, got 0 \(0 would forget the mood at every frame"),
+        ({"stale_after_s": float("inf")}, "stale_after_s must be a finite number"),
+        ({"time_constant_s": "1.5"}, "time_constant_s must be a finite number, got '1.5'"),
+        ({"dwell_s": True}, "dwell_s must be a finite number, got True"),
+        ({"confidence_floor": 1.0}, r"confidence_floor must be in \[0, 1\)"),
+        ({"confidence_floor": -0.1}, r"confidence_floor must be in \[0, 1\)"),
+        ({"confidence_floor": None}, "confidence_floor must be a finite number"),
     ],
 )
-def test_bad_config_raises_value_error(config: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="MoodConfig"):
-        MoodConfig(**config)
+def test_bad_config_raises_value_error(config: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=rf"MoodConfig\.{message}"):
+        MoodConfig(**config)  # type: ignore[arg-type]
+
+
+def test_zero_smoothing_and_dwell_are_valid_settings() -> None:
+    """0 s is what the live page's sliders offer at their left end: no smoothing, an immediate mood change."""
+    assert MoodConfig(time_constant_s=0.0, dwell_s=0.0, confidence_floor=0.0) == MoodConfig(0.0, 0.0, 0.0)
+    assert MoodConfig(stale_after_s=np.float32(0.5)).stale_after_s == 0.5  # numpy numbers are numbers too
 
 
 # --- threads ----------------------------------------------------------------------------------------------------

@@ -98,7 +98,6 @@ def test_training_evaluation_and_inference_call_the_shared_function(module):
 
 def test_training_data_equals_what_the_classifier_receives(recognizer, monkeypatch):
     """The training batch (training.data -> prepare_faces) is exactly the tensor the model gets at run time."""
-    import tensorflow as tf
 
     from training.data import load_fer2013
 
@@ -106,20 +105,21 @@ def test_training_data_equals_what_the_classifier_receives(recognizer, monkeypat
     training_batch = prepare_faces(split.images)
     classifier = recognizer.classifier
     received: list[np.ndarray] = []
-    # the model call of the runtime in use: the int8 copy (shipped) or the float tf.function
-    int8 = classifier.quantized_model
-    owner, name = (int8, "predict_batch") if int8 is not None else (classifier, "_forward")
-    forward = getattr(owner, name)
+    # the model call of the runtime in use (int8 copy or float tf.function), behind the runtime interface
+    runtime = classifier._runtime
+    forward = runtime.predict
 
     def spy(batch):
         received.append(np.asarray(batch))
-        return forward(batch if owner is not classifier else tf.constant(batch))
+        return forward(batch)
 
-    monkeypatch.setattr(owner, name, spy)
+    monkeypatch.setattr(runtime, "predict", spy)
     # Inference gets each face as a colour photo would give it (RGB) and through the recognizer's crop path.
     colour = [cv2.cvtColor(face, cv2.COLOR_GRAY2RGB) for face in split.images]
     classifier.classify(colour)
     recognizer.classify_faces(colour)
     assert len(received) == 2
-    np.testing.assert_array_equal(received[0], training_batch)
-    np.testing.assert_array_equal(received[1], training_batch)
+    # the first view of every face is the face itself, as prepared for training (then the other views follow)
+    for batch in received:
+        assert batch.shape[0] == len(training_batch) * len(classifier.views)
+        np.testing.assert_array_equal(batch[: len(training_batch)], training_batch)

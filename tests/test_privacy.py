@@ -23,6 +23,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
 from reliability_support import TraceReport, model_path_for_tests, strace_available, strace_command
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,7 +32,12 @@ TEMPFILE_PROBE = re.compile(re.escape(tempfile.gettempdir()) + r"/[a-z0-9_]{8}")
 """Python's tempfile checks once that the temp folder is writable: it writes b"blat" to a random 8-character name
 and deletes it (TensorFlow's absl triggers it on import)."""
 
-pytestmark = pytest.mark.skipif(not strace_available(), reason="needs strace (apt-get install strace)")
+
+@pytest.fixture(scope="module", autouse=True)
+def strace_is_installed() -> None:
+    """Skip without strace; under CI=true fail instead (conftest.require_tool)."""
+    require_tool("strace", strace_available(), "apt-get install strace (and a kernel that lets it trace)")
+
 
 WORKLOAD = textwrap.dedent(
     """

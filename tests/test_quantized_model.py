@@ -56,7 +56,7 @@ def test_shipped_int8_copy_matches_the_shipped_model():
 def test_int8_copy_agrees_with_the_float_model_on_real_faces():
     images, labels = _faces()
     int8 = QuantizedModel(SHIPPED_INT8).predict_batch(images)
-    as_float = EmotionClassifier(SHIPPED, ClassifierConfig(runtime="float")).predict_batch(images)
+    as_float = EmotionClassifier(SHIPPED, ClassifierConfig(runtime="float", views="none")).predict_batch(images)
     assert int8.shape == as_float.shape == (len(images), 7) and int8.dtype == np.float32
     np.testing.assert_allclose(int8.sum(axis=1), 1.0, atol=1e-5)  # renormalised after the int8 softmax
     assert np.abs(int8 - as_float).max() < 0.15
@@ -103,11 +103,14 @@ def test_classifier_runs_the_int8_copy_by_default_and_float_on_request(tmp_path)
     assert default.runtime == "int8" and default.quantized_model is not None and default.folded_batch_norms == 0
     as_float = EmotionClassifier(SHIPPED, ClassifierConfig(runtime="float"))
     assert as_float.runtime == "float" and as_float.quantized_model is None and as_float.folded_batch_norms > 0
-    np.testing.assert_allclose(default.predict_batch(images), QuantizedModel(SHIPPED_INT8).predict_batch(images))
-    tta = EmotionClassifier(SHIPPED, ClassifierConfig(flip_tta=True)).predict_batch(images)
+    single = EmotionClassifier(SHIPPED, ClassifierConfig(views="none"))
+    np.testing.assert_allclose(single.predict_batch(images), QuantizedModel(SHIPPED_INT8).predict_batch(images))
+    # flip views: each face averaged with its mirror image, in the same batch call on the int8 copy
+    flip = EmotionClassifier(SHIPPED, ClassifierConfig(views="flip"))
     mirrored = np.ascontiguousarray(images[:, :, ::-1])
-    expected = (default.predict_batch(images) + default.predict_batch(mirrored)) / 2
-    np.testing.assert_allclose(tta, expected, atol=1e-6)
+    expected = (single.predict_batch(images) + single.predict_batch(mirrored)) / 2
+    np.testing.assert_allclose(flip.predict_batch(images), expected, atol=1e-6)
+    assert default.config.views == "multi"  # photos; the views themselves are checked in test_views.py
 
 
 def test_classifier_never_pairs_a_model_with_another_models_int8_copy(tmp_path, caplog):
@@ -115,7 +118,7 @@ def test_classifier_never_pairs_a_model_with_another_models_int8_copy(tmp_path, 
     _, record_path = quantized_paths(model)
     record = json.loads(record_path.read_text())
     record_path.write_text(json.dumps({**record, "source_sha256": "f" * 64}))  # as if the model was retrained
-    with caplog.at_level("INFO", logger="fer_core.recognition.classifier"):
+    with caplog.at_level("INFO", logger="fer_core.recognition.runtimes"):
         assert EmotionClassifier(model).runtime == "float"
     assert "made from another model" in caplog.text
     with pytest.raises(ModelLoadError, match=r"int8 runtime.*made from another model"):
@@ -132,3 +135,23 @@ def test_runtime_settings_are_checked():
         ClassifierConfig(runtime="fp16")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="int8_threads"):
         ClassifierConfig(int8_threads=0)
+
+
+def test_a_changed_int8_file_is_never_run(tmp_path):
+    """The record names the .tflite file's SHA-256: a copy changed after training.quantize made it (one byte here)
+    is refused, so ``auto`` runs the float model and ``int8`` says why it cannot run."""
+    model = _copy_model(tmp_path)
+    tflite, record_path = quantized_paths(model)
+    content = bytearray(tflite.read_bytes())
+    content[len(content) // 2] ^= 0x01
+    tflite.write_bytes(bytes(content))
+    status = quantized_model_status(model)
+    assert not status.usable
+    assert f"{tflite.name} is not the file {record_path.name} records" in status.reason
+    assert "re-run python -m training.quantize" in status.reason
+    assert EmotionClassifier(model).runtime == "float"
+    with pytest.raises(ModelLoadError, match=r"int8 runtime.*is not the file fer_model\.int8\.json records"):
+        EmotionClassifier(model, ClassifierConfig(runtime="int8"))
+    # the bytes actually loaded are checked too (the file could change between the check and the load)
+    with pytest.raises(QuantizedModelError, match="is not the file its record names"):
+        QuantizedModel(tflite, record=json.loads(record_path.read_text()))

@@ -28,11 +28,28 @@ def test_int8_card_names_the_runtime_the_quantize_command_and_the_float_numbers(
     card = json.loads(write_card(tmp_path, flip_tta=True, int8=True).read_text())
     block = render(f"{START}\n{END}", card)
     assert f"{STAGE_TWO}\n{QUANTIZE}\n```" in block and "and quantized to int8" in block
-    assert f"The app runs the int8 copy with flip TTA on: **{card['headline']['accuracy']:.2%}" in block
+    headline = f"**{card['headline']['accuracy']:.2%}"
+    assert f"The app reads photos with the int8 copy and flip TTA (2 views): {headline}" in block
     as_float = card["metrics_float"]["PrivateTest_flip_tta"]
     assert f"float32 (`--runtime float`): {as_float['accuracy']:.2%} accuracy, {as_float['macro_f1']:.2%}" in block
     plain = render(f"{START}\n{END}", json.loads(write_card(tmp_path / "plain").read_text()))
-    assert "int8" not in plain and "The app runs the Keras model" in plain
+    assert "int8" not in plain and "The app reads photos with the Keras model" in plain
+
+
+def test_block_shows_the_live_views_and_real_photo_sets(tmp_path):
+    card = json.loads(write_card(tmp_path, flip_tta=True).read_text())
+    card["inference"]["stream_views"] = "none"
+    from fer_core.labels import EMOTIONS
+
+    recall = dict.fromkeys(EMOTIONS, 0.5) | {"fear": 0.25}
+    card["real_photos"] = {
+        "kdef": {"count": 980, "views": "multi", "accuracy": 0.7745, "macro_f1": 0.771, "faces_not_found": 0,
+                 "recall": recall},
+    }  # fmt: skip
+    block = render(f"{START}\n{END}", card)
+    live = card["metrics"]["PrivateTest"]
+    assert f"The live page reads video frames with single view to stay real time: {live['accuracy']:.2%}" in block
+    assert "| kdef | 980 | multi | 0 | 77.45% | 77.10% | 0 | 50% | 50% | 25% |" in block
 
 
 def test_readme_without_markers_is_refused(tmp_path):

@@ -21,6 +21,9 @@ def test_recorded_command_joins_the_arguments():
         "python -m training.evaluate --flip-tta --run-dir runs/a"
     )
     assert recorded_command("training.quantize", []) == "python -m training.quantize"
+    assert recorded_command("training.quantize", ["--model", "my model.keras"]) == (
+        "python -m training.quantize --model 'my model.keras'"
+    )
 
 
 def test_refused_input_is_one_logged_line_and_other_errors_propagate(caplog):

@@ -81,3 +81,17 @@ def test_training_distils_from_a_teacher_and_records_it(tmp_path):
     argv = ["--data", str(FIXTURES), "--run-dir", str(tmp_path / "bad"), "--cache-dir", str(tmp_path / "cache")]
     argv.append("--no-mixed-precision")  # main() sets Keras' global policy for the process; keep other tests float32
     assert main([*argv, "--distill-from", str(tmp_path / "missing.keras"), "--epochs", "1"]) == 2
+
+
+def test_a_multi_view_teacher_averages_the_inference_views(tmp_path):
+    """--distill-views multi: the teacher sees the very views fer_core averages at inference."""
+    from fer_core.recognition.views import expand_views, resolve_views
+    from training.distill import view_averaged_probabilities
+
+    images, _ = _fixture_batch()
+    model = _teacher(tmp_path / "teacher.keras")
+    views = resolve_views("multi")
+    per_view = [model.predict(expand_views(images, [view]), verbose=0) for view in views]
+    averaged = view_averaged_probabilities(model, images, "multi", batch_size=5)
+    np.testing.assert_allclose(averaged, np.mean(per_view, axis=0), rtol=1e-5, atol=1e-6)
+    assert np.abs(averaged - mirror_averaged_probabilities(model, images)).max() > 1e-4

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -23,8 +24,8 @@ def model_command_parser(module: str, doc: str) -> argparse.ArgumentParser:
 
 
 def recorded_command(module: str, argv: list[str] | None) -> str:
-    """The command line as the card records it: ``python -m module`` and its arguments."""
-    return " ".join([f"python -m {module}", *(argv if argv is not None else sys.argv[1:])])
+    """The command line as the card records it: ``python -m module`` and its arguments, quoted for a shell."""
+    return shlex.join(["python", "-m", module, *(argv if argv is not None else sys.argv[1:])])
 
 
 def reporting_errors(work: Callable[[], Result], logger: logging.Logger) -> Result | None:

@@ -1,8 +1,10 @@
-"""Knowledge distillation targets: a teacher model's mirror-averaged probabilities mixed with the labels.
+"""Knowledge distillation targets: a teacher model's view-averaged probabilities mixed with the labels.
 
-The shipped model is most accurate with flip test-time augmentation (the average of a face's and its mirror
-image's probabilities), which costs two forward passes per face. ``python -m training.train --distill-from T``
-trains a student towards those averaged probabilities instead, so that one pass learns what two gave.
+The shipped model is most accurate with test-time views (the average of a face's probabilities over shifted,
+zoomed and mirrored copies, :mod:`fer_core.recognition.views`), which costs a forward pass per view.
+``python -m training.train --distill-from T --distill-views multi`` trains a student towards those averaged
+probabilities instead, so that fewer passes learn what many gave. The views are made by the same functions as at
+inference.
 The teacher runs once, on the un-augmented Training images, before training; each augmented view of an image
 keeps its image's target. With temperature 1, the cross-entropy against ``weight * teacher + (1 - weight) *
 one_hot`` is the usual distillation loss ``weight * CE(teacher) + (1 - weight) * CE(labels)``.
@@ -18,15 +20,28 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
+def view_averaged_probabilities(model, images: np.ndarray, views: str = "flip", batch_size: int = 256) -> np.ndarray:
+    """The model's probabilities (N, classes), averaged over the named test-time views of each image (N, H, W, 1)."""
+    from fer_core.recognition.views import average_views, expand_views, resolve_views
+
+    view_list = resolve_views(views)
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        expanded = expand_views(np.ascontiguousarray(images[start : start + batch_size], np.float32), view_list)
+        predicted = model.predict(expanded, batch_size=batch_size * len(view_list), verbose=0).astype(np.float64)
+        outputs.append(average_views(predicted, len(view_list)))
+    return np.concatenate(outputs).astype(np.float32)
+
+
 def mirror_averaged_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """The model's probabilities (N, classes), averaged over each image (N, H, W, 1) and its mirror image."""
-    direct = model.predict(images, batch_size=batch_size, verbose=0).astype(np.float64)
-    mirrored = model.predict(np.ascontiguousarray(images[:, :, ::-1]), batch_size=batch_size, verbose=0)
-    return ((direct + mirrored) / 2.0).astype(np.float32)
+    return view_averaged_probabilities(model, images, "flip", batch_size)
 
 
-def distillation_targets(teacher_path: Path, images: np.ndarray, one_hot: np.ndarray, weight: float) -> np.ndarray:
-    """``weight`` x the teacher's mirror-averaged probabilities + ``1 - weight`` x the one-hot labels.
+def distillation_targets(
+    teacher_path: Path, images: np.ndarray, one_hot: np.ndarray, weight: float, views: str = "flip"
+) -> np.ndarray:
+    """``weight`` x the teacher's view-averaged probabilities + ``1 - weight`` x the one-hot labels.
 
     ValueError when the teacher file is missing, does not fit the images and classes, or ``weight`` is
     outside [0, 1].
@@ -43,7 +58,7 @@ def distillation_targets(teacher_path: Path, images: np.ndarray, one_hot: np.nda
             f"--distill-from: {teacher_path} maps {teacher.input_shape} to {teacher.output_shape}, "
             f"not images {images.shape[1:]} to {one_hot.shape[1]} classes"
         )
-    probabilities = mirror_averaged_probabilities(teacher, images)
+    probabilities = view_averaged_probabilities(teacher, images, views)
     agreement = float(np.mean(probabilities.argmax(axis=1) == one_hot.argmax(axis=1)))
     logger.info("teacher %s agrees with %.1f%% of the Training labels", teacher_path, 100 * agreement)
     return (weight * probabilities + (1.0 - weight) * one_hot).astype(np.float32)

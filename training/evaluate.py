@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ SWA_PROTOCOL = (
     " when it scores at least as well on PublicTest"
 )
 DISTILL_PROTOCOL = (
-    "; stages run with --distill-from learn from a teacher model's mirror-averaged probabilities on the"
+    "; stages run with --distill-from learn from a teacher model's view-averaged probabilities on the"
     " Training images (training.distill)"
 )
 
@@ -65,29 +66,45 @@ def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, An
     }
 
 
-def predict_split(classifier, images: np.ndarray, *, flip: bool, batch_size: int = 512) -> np.ndarray:
-    """Probabilities for uint8 faces (N, 48, 48) through fer_core's shared preprocessing."""
-    from fer_core.recognition.preprocessing import prepare_faces
+def predict_split(
+    predictor, images: np.ndarray, *, views: Any = "none", flip: bool | None = None, batch_size: int = 256
+) -> np.ndarray:
+    """Probabilities for uint8 faces (N, 48, 48) through fer_core's shared preprocessing, averaged over ``views``.
 
+    ``predictor``: an :class:`~fer_core.EmotionClassifier` (its ``predict_views``, the app's code path) or anything
+    with a single-view ``predict_batch`` (the int8 copy alone). ``flip``: shorthand for ``views="flip"``/``"none"``.
+    """
+    from fer_core.recognition.preprocessing import prepare_faces
+    from fer_core.recognition.views import average_views, expand_views, resolve_views
+
+    view_list = resolve_views(("flip" if flip else "none") if flip is not None else views)
     outputs = []
     for start in range(0, len(images), batch_size):
         batch = prepare_faces(images[start : start + batch_size])
-        probabilities = classifier.predict_batch(batch)
-        if flip:
-            probabilities = (probabilities + classifier.predict_batch(batch[:, :, ::-1, :].copy())) / 2.0
-        outputs.append(probabilities)
+        if hasattr(predictor, "predict_views"):
+            outputs.append(predictor.predict_views(batch, view_list))
+        else:
+            expanded = predictor.predict_batch(expand_views(batch, view_list))
+            outputs.append(average_views(expanded, len(view_list)))
     return np.concatenate(outputs) if outputs else np.zeros((0, 7), np.float32)
 
 
-def _test_metrics(classifier, splits: dict, default_flip_tta: bool) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics on PublicTest and PrivateTest, with and without flip TTA; PrivateTest's headline probabilities."""
+def evaluated_views(headline_views: str) -> list[str]:
+    """The view sets the card records: none, flip and the headline's (the app's default for photos)."""
+    return list(dict.fromkeys(["none", "flip", headline_views]))
+
+
+def _test_metrics(classifier, splits: dict, headline_views: str) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics on PublicTest and PrivateTest for each recorded view set; PrivateTest's headline probabilities."""
+    from fer_core.sessions.model_card import metrics_key
+
     metrics: dict[str, Any] = {}
     private_probabilities = np.zeros((0, 7), np.float32)
     for split_name in ("PublicTest", "PrivateTest"):
         split = splits[split_name]
-        for flip in (False, True):
-            probabilities = predict_split(classifier, split.images, flip=flip)
-            key = f"{split_name}{'_flip_tta' if flip else ''}"
+        for views in evaluated_views(headline_views):
+            probabilities = predict_split(classifier, split.images, views=views)
+            key = metrics_key(split_name, views)
             metrics[key] = split_metrics(split.labels, probabilities)
             logger.info(
                 "%s (%s): accuracy %.4f macro-F1 %.4f",
@@ -96,9 +113,76 @@ def _test_metrics(classifier, splits: dict, default_flip_tta: bool) -> tuple[dic
                 metrics[key]["accuracy"],
                 metrics[key]["macro_f1"],
             )
-            if split_name == "PrivateTest" and flip == default_flip_tta:
+            if split_name == "PrivateTest" and views == headline_views:
                 private_probabilities = probabilities
     return metrics, private_probabilities
+
+
+@dataclass
+class TrainingRecord:
+    """What the card says about how the model was trained."""
+
+    config: dict[str, Any] = field(default_factory=dict)
+    epochs_logged: int = 0
+    averaged_accuracy: float | None = None
+    """PublicTest accuracy of the last stage's weight average, when it made one."""
+    distilled: bool = False
+    """Whether a stage learnt from a teacher's probabilities."""
+    curves: Path | None = None
+
+
+def training_record(run_dir: Path, reports_dir: Path) -> TrainingRecord:
+    """The training stages behind ``run_dir`` (following ``--init-from`` back), and their curves figure."""
+    from training import reports
+    from training.stages import combined_log, training_stages
+
+    stages = training_stages(run_dir)
+    summaries = [stage.summary() for stage in stages]
+    config = dict(stages[-1].config)
+    if stages[-1].state:
+        config["run_state"] = stages[-1].state
+    if len(stages) > 1:
+        config["stages"] = summaries
+    config["recipe"] = [summary["command"] for summary in summaries]
+    log, stage_starts = combined_log(stages)
+    averaged = stages[-1].state.get("swa_public_accuracy")
+    curves = reports.plot_training_curves(
+        log, reports_dir / "training_curves.png", stage_starts=stage_starts, averaged_accuracy=averaged
+    )
+    return TrainingRecord(
+        config=config,
+        epochs_logged=len(log.get("accuracy", [])),
+        averaged_accuracy=averaged,
+        distilled=any(stage.config.get("distill_from") for stage in stages),
+        curves=curves,
+    )
+
+
+def _previous_card(card_path: Path, model_sha256: str) -> dict[str, Any]:
+    """The card at ``card_path`` when it describes the same model file, else ``{}``."""
+    try:
+        previous = json.loads(card_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return previous if isinstance(previous, dict) and previous.get("model_sha256") == model_sha256 else {}
+
+
+def _training_from_card(previous: dict[str, Any], card_path: Path) -> TrainingRecord:
+    """Without ``--run-dir`` (the runs stay on the machine that trained), keep the card's training record."""
+    config = previous.get("training") or {}
+    if not config:
+        return TrainingRecord()
+    logger.info("no --run-dir: keeping the training record of %s (same model file)", card_path)
+    stages = config.get("stages") or [config]
+    curves = (previous.get("reports") or {}).get("training_curves")
+    curves_path = card_path.parent / curves if isinstance(curves, str) else None
+    return TrainingRecord(
+        config=config,
+        epochs_logged=int(previous.get("training_epochs_logged", 0)),
+        averaged_accuracy=(config.get("run_state") or {}).get("swa_public_accuracy"),
+        distilled=any(stage.get("distill_from") for stage in stages),
+        curves=curves_path if curves_path is not None and curves_path.is_file() else None,
+    )
 
 
 def evaluate(
@@ -108,7 +192,7 @@ def evaluate(
     run_dir: Path | None,
     card_path: Path,
     reports_dir: Path,
-    default_flip_tta: bool = False,
+    views: str = "none",
     command: str = "",
     cache_dir: Path | None = None,
 ) -> dict[str, Any]:
@@ -116,25 +200,30 @@ def evaluate(
     from fer_core.labels import EMOTIONS
     from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
     from fer_core.recognition.preprocessing import INPUT_SIZE, PREPROCESSING_DESCRIPTION
+    from fer_core.sessions.model_card import metrics_key, views_label
     from training import reports
     from training.data import load_fer2013, source_fingerprint
-    from training.stages import combined_log, training_stages
 
     classifier = EmotionClassifier(model_path)  # the app's runtime: the int8 copy when it matches, else float32
     splits = load_fer2013(data, **({"cache_dir": cache_dir} if cache_dir else {}))
-    metrics, private_probabilities = _test_metrics(classifier, splits, default_flip_tta)
-    inference: dict[str, Any] = {"flip_tta": default_flip_tta, "runtime": classifier.runtime}
+    metrics, private_probabilities = _test_metrics(classifier, splits, views)
+    inference: dict[str, Any] = {
+        "views": views,
+        "stream_views": classifier.config.stream_views,
+        "flip_tta": views == "flip",
+        "runtime": classifier.runtime,
+    }
     float_metrics = None
     if classifier.quantized_model is not None:
         inference["quantization"] = classifier.quantized_model.record
         float_metrics, _ = _test_metrics(
-            EmotionClassifier(model_path, ClassifierConfig(runtime="float")), splits, default_flip_tta
+            EmotionClassifier(model_path, ClassifierConfig(runtime="float")), splits, views
         )
 
     reports_dir.mkdir(parents=True, exist_ok=True)
-    suffix = " (flip TTA)" if default_flip_tta else ""
+    suffix = f" ({views_label(views)})" if views != "none" else ""
     private = splits["PrivateTest"]
-    headline_key = "PrivateTest_flip_tta" if default_flip_tta else "PrivateTest"
+    headline_key = metrics_key("PrivateTest", views)
     figures = {
         "confusion_matrix": reports.plot_confusion_matrix(
             np.asarray(metrics[headline_key]["confusion_matrix"]),
@@ -149,51 +238,36 @@ def evaluate(
             reports_dir / "misclassified.png",
         ),
     }
-    training_config: dict[str, Any] = {}
-    log: dict[str, list[float]] = {}
-    averaged_accuracy = None  # PublicTest accuracy of the last stage's weight average, when it made one
-    distilled = False  # whether a stage learnt from a teacher's probabilities
-    if run_dir is not None:
-        stages = training_stages(run_dir)
-        summaries = [stage.summary() for stage in stages]
-        training_config = dict(stages[-1].config)
-        if stages[-1].state:
-            training_config["run_state"] = stages[-1].state
-        if len(stages) > 1:
-            training_config["stages"] = summaries
-        training_config["recipe"] = [summary["command"] for summary in summaries]
-        log, stage_starts = combined_log(stages)
-        averaged_accuracy = stages[-1].state.get("swa_public_accuracy")
-        distilled = any(stage.config.get("distill_from") for stage in stages)
-        curves = reports.plot_training_curves(
-            log, reports_dir / "training_curves.png", stage_starts=stage_starts, averaged_accuracy=averaged_accuracy
-        )
-        if curves is not None:
-            figures["training_curves"] = curves
+    model_sha256 = source_fingerprint(model_path)
+    previous = _previous_card(card_path, model_sha256)
+    record = training_record(run_dir, reports_dir) if run_dir is not None else _training_from_card(previous, card_path)
+    if record.curves is not None:
+        figures["training_curves"] = record.curves
 
     card = {
         "card_version": CARD_VERSION,
         "model_file": model_path.name,
-        "model_sha256": source_fingerprint(model_path),
+        "model_sha256": model_sha256,
         "classes": list(EMOTIONS),
         "input_shape": [INPUT_SIZE, INPUT_SIZE, 1],
         "preprocessing": PREPROCESSING_DESCRIPTION + " (fer_core.recognition.preprocessing.prepare_faces)",
         "params": int(classifier.model.count_params()),
         "architecture": classifier.model.name,
         "inference": inference,
-        "training": training_config,
-        "training_epochs_logged": len(log.get("accuracy", [])),
+        "training": record.config,
+        "training_epochs_logged": record.epochs_logged,
         "data": {
             "source": data.name,
             "sha256": source_fingerprint(data),
             "counts": {name: len(split) for name, split in splits.items()},
         },
         "protocol": PROTOCOL
-        + (SWA_PROTOCOL if averaged_accuracy is not None else "")
-        + (DISTILL_PROTOCOL if distilled else ""),
+        + (SWA_PROTOCOL if record.averaged_accuracy is not None else "")
+        + (DISTILL_PROTOCOL if record.distilled else ""),
         "headline": {
             "split": "PrivateTest",
-            "flip_tta": default_flip_tta,
+            "views": views,
+            "flip_tta": views == "flip",
             "runtime": classifier.runtime,
             "accuracy": metrics[headline_key]["accuracy"],
             "macro_f1": metrics[headline_key]["macro_f1"],
@@ -206,6 +280,7 @@ def evaluate(
         },
         "evaluation_command": command,
         "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **({"real_photos": previous["real_photos"]} if "real_photos" in previous else {}),
     }
     card_path.parent.mkdir(parents=True, exist_ok=True)
     card_path.write_text(json.dumps(card, indent=2) + "\n")
@@ -214,11 +289,20 @@ def evaluate(
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fer_core.recognition.classifier import DEFAULT_VIEWS
+    from fer_core.recognition.views import VIEW_SETS
+
     parser = model_command_parser("training.evaluate", __doc__ or "")
     parser.add_argument("--run-dir", default=None, help="training run folder (config.json, log.csv) for the card")
     parser.add_argument("--card", default="models/model_card.json")
     parser.add_argument("--reports", default="models/reports")
-    parser.add_argument("--flip-tta", action="store_true", help="headline numbers use flip test-time augmentation")
+    parser.add_argument(
+        "--views",
+        choices=tuple(VIEW_SETS),
+        default=DEFAULT_VIEWS,
+        help=f"test-time views of the headline numbers (default {DEFAULT_VIEWS!r}, the app's for photos)",
+    )
+    parser.add_argument("--flip-tta", action="store_true", help="older spelling of --views flip")
     args = parser.parse_args(argv)
     card = reporting_errors(
         lambda: evaluate(
@@ -227,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             run_dir=Path(args.run_dir) if args.run_dir else None,
             card_path=Path(args.card),
             reports_dir=Path(args.reports),
-            default_flip_tta=args.flip_tta,
+            views="flip" if args.flip_tta else args.views,
             command=recorded_command("training.evaluate", argv),
         ),
         logger,
@@ -237,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     headline = card["headline"]
     print(
         f"PrivateTest accuracy {headline['accuracy']:.2%}, macro-F1 {headline['macro_f1']:.2%} "
-        f"(flip TTA: {headline['flip_tta']}); card: {args.card}"
+        f"(views: {headline['views']}, runtime {headline['runtime']}); card: {args.card}"
     )
     return 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -134,10 +135,46 @@ def quantize(
             "command": command,
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        quantized_path.write_bytes(content)
-    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    write_int8_copy(quantized_path, content, record_path, record)
     logger.info("wrote %s (%d bytes) and %s", quantized_path, len(content), record_path)
     return record
+
+
+def _staged(target: Path, data: bytes) -> Path:
+    """``data`` written and synced to a new temporary file next to ``target`` (same folder: same file system)."""
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    staged = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        # mkstemp makes the file private (0600): give it the mode of the file it replaces, or an ordinary one
+        os.chmod(staged, target.stat().st_mode & 0o777 if target.exists() else 0o644)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    return staged
+
+
+def write_int8_copy(quantized_path: Path, content: bytes, record_path: Path, record: dict[str, Any]) -> None:
+    """Replace the int8 copy and its record so that no crash leaves a pair that runs the wrong file.
+
+    Both new files are written in full to temporary files in the same folder first: a failure there leaves the
+    old pair untouched. Then each replaces its file with ``os.replace`` (atomic), the ``.tflite`` first and the
+    record last. A crash between the two leaves the new ``.tflite`` with the old record, whose
+    ``quantized_sha256`` no longer matches it, so ``fer_core`` refuses that copy (and runs the float model)
+    until this command runs again; it never runs a copy its record does not name.
+    """
+    staged: list[Path] = []
+    try:
+        staged.append(_staged(quantized_path, content))
+        staged.append(_staged(record_path, (json.dumps(record, indent=2) + "\n").encode()))
+        os.replace(staged[0], quantized_path)
+        os.replace(staged[1], record_path)
+    finally:
+        for path in staged:
+            path.unlink(missing_ok=True)  # only left when something failed
 
 
 def main(argv: list[str] | None = None) -> int:

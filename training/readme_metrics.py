@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from fer_core.sessions.model_card import training_recipe
+from fer_core.sessions.model_card import metrics_key, training_recipe, views_label
 
 START, END = "<!-- metrics:start -->", "<!-- metrics:end -->"
 
@@ -18,20 +18,25 @@ START, END = "<!-- metrics:start -->", "<!-- metrics:end -->"
 def metrics_block(card: dict) -> str:
     """The Markdown table of headline and per-split numbers for the README."""
     metrics = card["metrics"]
+    headline = card["headline"]
+    views = headline.get("views", "flip" if headline.get("flip_tta") else "none")
+    columns = list(dict.fromkeys(["none", "flip", views]))
     lines = [
         START,
         f"Model `{card['model_file']}` ({card['params']:,} parameters, {card['architecture']}), "
         f"evaluated {card['evaluated_at'][:10]} with `{card['evaluation_command']}`:",
         "",
-        f"| split{' (int8 copy)' if card['headline'].get('runtime') == 'int8' else ''} | accuracy | macro-F1 | "
-        "accuracy, flip TTA | macro-F1, flip TTA |",
-        "|---|---|---|---|---|",
+        f"| split{' (int8 copy)' if headline.get('runtime') == 'int8' else ''} | "
+        + " | ".join(f"{views_label(name)}: accuracy / macro-F1" for name in columns)
+        + " |",
+        "|---|" + "---|" * len(columns),
     ]
     for split in ("PublicTest", "PrivateTest"):
-        plain, flipped = metrics[split], metrics[f"{split}_flip_tta"]
+        cells = [metrics[metrics_key(split, name)] for name in columns]
         lines.append(
-            f"| {split}{' (selection)' if split == 'PublicTest' else ' (reported)'} | {plain['accuracy']:.2%} | "
-            f"{plain['macro_f1']:.2%} | {flipped['accuracy']:.2%} | {flipped['macro_f1']:.2%} |"
+            f"| {split}{' (selection)' if split == 'PublicTest' else ' (reported)'} | "
+            + " | ".join(f"{cell['accuracy']:.2%} / {cell['macro_f1']:.2%}" for cell in cells)
+            + " |"
         )
     recipe = training_recipe(card)
     if recipe:
@@ -45,23 +50,55 @@ def metrics_block(card: dict) -> str:
             *recipe,
             "```",
         ]
-    headline = card["headline"]
     int8 = headline.get("runtime") == "int8"
     lines += [
         "",
-        f"The app runs {'the int8 copy' if int8 else 'the Keras model'} with flip TTA "
-        f"{'on' if headline['flip_tta'] else 'off'}: **{headline['accuracy']:.2%} "
-        f"PrivateTest accuracy, {headline['macro_f1']:.2%} macro-F1**.",
+        f"The app reads photos with {'the int8 copy' if int8 else 'the Keras model'} and {views_label(views)}: "
+        f"**{headline['accuracy']:.2%} PrivateTest accuracy, {headline['macro_f1']:.2%} macro-F1**.",
     ]
+    stream_views = card.get("inference", {}).get("stream_views")
+    if stream_views and stream_views != views and metrics_key("PrivateTest", stream_views) in metrics:
+        live = metrics[metrics_key("PrivateTest", stream_views)]
+        lines.append(
+            f"The live page reads video frames with {views_label(stream_views)} to stay real time: "
+            f"{live['accuracy']:.2%} accuracy, {live['macro_f1']:.2%} macro-F1."
+        )
     if int8 and "metrics_float" in card:
-        key = "PrivateTest_flip_tta" if headline["flip_tta"] else "PrivateTest"
+        key = metrics_key("PrivateTest", views)
         as_float = card["metrics_float"][key]
         lines.append(
             f"The same model in float32 (`--runtime float`): {as_float['accuracy']:.2%} accuracy, "
             f"{as_float['macro_f1']:.2%} macro-F1."
         )
+    lines += real_photo_lines(card)
     lines.append(END)
     return "\n".join(lines)
+
+
+def real_photo_lines(card: dict) -> list[str]:
+    """A table of the card's real-photo evaluations (``python -m training.evaluate_photos``), if any."""
+    from fer_core.labels import EMOTIONS
+
+    sets = card.get("real_photos") or {}
+    if not sets:
+        return []
+    lines = [
+        "",
+        "Real photos, the whole pipeline (Haar detection, crop, classifier; the largest face scored, a photo without "
+        "a face counted wrong), by `python -m training.evaluate_photos`:",
+        "",
+        "| set | photos | views | prior correction | accuracy | macro-F1 | no face | "
+        + " | ".join(f"{emotion} recall" for emotion in EMOTIONS)
+        + " |",
+        "|---|---|---|---|---|---|---|" + "---|" * len(EMOTIONS),
+    ]
+    for name, result in sets.items():
+        recall = " | ".join(f"{result['recall'][emotion]:.0%}" for emotion in EMOTIONS)
+        lines.append(
+            f"| {name} | {result['count']} | {result['views']} | {result.get('prior_correction', 0.0):g} | "
+            f"{result['accuracy']:.2%} | {result['macro_f1']:.2%} | {result['faces_not_found']} | {recall} |"
+        )
+    return lines
 
 
 def render(readme: str, card: dict) -> str:

@@ -8,15 +8,19 @@ checkpoint as a float32 ``.keras`` file for ``fer_core``.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
 
 import numpy as np
+
+from training.command_line import recorded_command
 
 logger = logging.getLogger("training.train")
 
@@ -25,128 +29,179 @@ SCHEDULES = ("cosine", "constant", "plateau")
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run (written to ``<run-dir>/config.json`` and the model card)."""
+    """Everything that defines a training run (written to ``<run-dir>/config.json`` and the model card).
 
-    data: str = "../shared/datasets/fer2013.zip"
-    run_dir: str = "runs/main"
-    architecture: str = "resnet"
-    widths: tuple[int, ...] = (32, 64, 128, 256)
-    blocks_per_stage: tuple[int, ...] = (1, 1, 1)
-    weights_path: str | None = None
-    init_from: str | None = None
-    """Warm start: a .keras model of the same architecture whose weights replace the random initialisation."""
+    Each field is a command-line option of ``python -m training.train``, ``--field-name`` (``build_parser``). Its
+    metadata may give the option's ``help``, its ``choices``, another name (``flag``), and ``const``: the option
+    then takes no value and sets the field to ``const`` (``--no-mixed-precision``).
+    """
+
+    data: str = field(
+        default="../shared/datasets/fer2013.zip", metadata={"help": "Kaggle zip, its unpacked folder, or fer2013.csv"}
+    )
+    run_dir: str = field(default="runs/main", metadata={"help": "checkpoints, CSV log and config go here"})
+    architecture: str = field(default="resnet", metadata={"choices": ("resnet", "vgg16", "resnet50v2")})
+    widths: tuple[int, ...] = field(default=(32, 64, 128, 256), metadata={"help": "resnet: stem,stage1,..."})
+    blocks_per_stage: tuple[int, ...] = field(
+        default=(1, 1, 1), metadata={"help": "resnet blocks/stage", "flag": "--blocks"}
+    )
+    weights_path: str | None = field(
+        default=None, metadata={"help": "vgg16/resnet50v2: local ImageNet *_notop.h5 file"}
+    )
+    init_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "warm start from this .keras model's weights (same architecture), e.g. a second cosine cycle"
+        },
+    )
     epochs: int = 30
     batch_size: int = 128
-    optimizer: str = "adamw"
+    optimizer: str = field(
+        default="adamw",
+        metadata={
+            "help": "AdamW (decoupled weight decay) or SGD with Nesterov momentum 0.9",
+            "choices": ("adamw", "sgd"),
+        },
+    )
     learning_rate: float = 1e-3
     warmup_epochs: int = 1
-    schedule: str = "cosine"
-    """cosine (decays to 0), constant (after the warm-up; e.g. for weight averaging) or plateau."""
+    schedule: str = field(
+        default="cosine",
+        metadata={
+            "help": "cosine (decays to 0), constant (after the warm-up; e.g. for weight averaging) or plateau",
+            "choices": SCHEDULES,
+        },
+    )
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
-    class_weight: str = "none"
+    class_weight: str = field(default="none", metadata={"choices": ("none", "balanced", "sqrt")})
     dropout: float = 0.3
-    patience: int = 20
+    patience: int = field(default=20, metadata={"help": "early stopping on PublicTest"})
     seed: int = 1234
-    mixed_precision: bool = True
-    threads: int = 0
-    limit: int = 0
-    cache_dir: str | None = None
-    augment: dict = field(default_factory=dict)
-    swa_start: int = 0
-    """Average the weights of every epoch from this one (1-based) on; 0: no weight averaging (see training.swa)."""
-    distill_from: str | None = None
-    """A teacher .keras model: train towards its mirror-averaged probabilities (see training.distill)."""
-    distill_weight: float = 0.5
-    """Share of the teacher in the targets (the rest is the one-hot labels)."""
+    mixed_precision: bool = field(
+        default=True,
+        metadata={"help": "train in float32 (default: bfloat16)", "flag": "--no-mixed-precision", "const": False},
+    )
+    threads: int = field(default=0, metadata={"help": "TensorFlow intra-op threads (0: all cores)"})
+    limit: int = field(default=0, metadata={"help": "use only the first N images per split (smoke tests)"})
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "where decoded arrays are cached (default ~/.cache/fer_app)"}
+    )
+    augment: dict = field(
+        default_factory=dict,
+        metadata={"help": "turn random erasing off", "flag": "--no-erasing", "const": {"erasing": 0.0}},
+    )
+    swa_start: int = field(
+        default=0,
+        metadata={"help": "average the weights of every epoch from this one on (stochastic weight averaging); 0: off"},
+    )
+    distill_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "teacher .keras model: train towards its view-averaged probabilities (knowledge distillation)"
+        },
+    )
+    distill_weight: float = field(
+        default=0.5,
+        metadata={"help": "share of the teacher's probabilities in the targets, the rest being the labels (0.5)"},
+    )
+    distill_views: str = field(
+        default="flip",
+        metadata={
+            "help": "test-time views the teacher's probabilities are averaged over (fer_core.recognition.views)",
+            "choices": ("none", "flip", "zoom", "shift", "multi"),
+        },
+    )
+
+
+def comma_separated_ints(text: str) -> tuple[int, ...]:
+    """``"32,64,128"`` -> ``(32, 64, 128)`` (``--widths``, ``--blocks``)."""
+    return tuple(int(value) for value in text.split(","))
+
+
+def option_flag(item: Field) -> str:
+    """The command-line option of a ``TrainConfig`` field: its ``flag``, or ``--field-name``."""
+    return item.metadata.get("flag", "--" + item.name.replace("_", "-"))
+
+
+def value_parser(item: Field, hint: Any):
+    """How the option of a field that takes a value reads it (None: kept as the string); TypeError if unknown."""
+    if hint in (int, float):
+        return hint
+    if hint is str or set(get_args(hint)) == {str, type(None)}:
+        return None
+    if get_origin(hint) is tuple and get_args(hint) == (int, ...):
+        return comma_separated_ints
+    raise TypeError(f"TrainConfig.{item.name}: no command-line form for {hint}; give its option a 'const'")
+
+
+def add_config_option(parser: argparse.ArgumentParser, item: Field, hint: Any, with_default: bool) -> None:
+    """The option of one ``TrainConfig`` field; without its default, it only lands in the namespace when given."""
+    flag = option_flag(item)
+    default = argparse.SUPPRESS
+    if with_default:
+        default = item.default_factory() if item.default is MISSING else item.default
+    settings = {"dest": item.name, "default": default, "help": item.metadata.get("help")}
+    if "const" in item.metadata:
+        parser.add_argument(flag, action="store_const", const=item.metadata["const"], **settings)
+        return
+    choices = item.metadata.get("choices")
+    metavar = None if choices else flag.removeprefix("--").replace("-", "_").upper()
+    parser.add_argument(flag, type=value_parser(item, hint), choices=choices, metavar=metavar, **settings)
+
+
+def build_parser(with_defaults: bool = True) -> argparse.ArgumentParser:
+    """The parser: one option for each ``TrainConfig`` field, then ``--resume`` and ``--export``."""
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    hints = get_type_hints(TrainConfig)
+    for item in fields(TrainConfig):
+        add_config_option(parser, item, hints[item.name], with_defaults)
+    parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.keras")
+    parser.add_argument("--export", default=None, help="copy the best checkpoint (float32) to this .keras path")
+    return parser
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
-    defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=defaults.data, help="Kaggle zip, its unpacked folder, or fer2013.csv")
-    parser.add_argument("--run-dir", default=defaults.run_dir, help="checkpoints, CSV log and config go here")
-    parser.add_argument("--architecture", choices=("resnet", "vgg16", "resnet50v2"), default=defaults.architecture)
-    parser.add_argument("--widths", default=",".join(map(str, defaults.widths)), help="resnet: stem,stage1,...")
-    parser.add_argument("--blocks", default=",".join(map(str, defaults.blocks_per_stage)), help="resnet blocks/stage")
-    parser.add_argument("--weights-path", default=None, help="vgg16/resnet50v2: local ImageNet *_notop.h5 file")
-    parser.add_argument(
-        "--init-from",
-        default=None,
-        help="warm start from this .keras model's weights (same architecture), e.g. a second cosine cycle",
-    )
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument(
-        "--optimizer",
-        choices=("adamw", "sgd"),
-        default=defaults.optimizer,
-        help="AdamW (decoupled weight decay) or SGD with Nesterov momentum 0.9",
-    )
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs)
-    parser.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule)
-    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
-    parser.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=defaults.class_weight)
-    parser.add_argument("--dropout", type=float, default=defaults.dropout)
-    parser.add_argument("--patience", type=int, default=defaults.patience, help="early stopping on PublicTest")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--no-mixed-precision", action="store_true", help="train in float32 (default: bfloat16)")
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: all cores)")
-    parser.add_argument("--limit", type=int, default=0, help="use only the first N images per split (smoke tests)")
-    parser.add_argument("--cache-dir", default=None, help="where decoded arrays are cached (default ~/.cache/fer_app)")
-    parser.add_argument("--no-erasing", action="store_true", help="turn random erasing off")
-    parser.add_argument(
-        "--swa-start",
-        type=int,
-        default=defaults.swa_start,
-        help="average the weights of every epoch from this one on (stochastic weight averaging); 0: off",
-    )
-    parser.add_argument(
-        "--distill-from",
-        default=None,
-        help="teacher .keras model: train towards its mirror-averaged probabilities (knowledge distillation)",
-    )
-    parser.add_argument(
-        "--distill-weight",
-        type=float,
-        default=defaults.distill_weight,
-        help="share of the teacher's probabilities in the targets, the rest being the labels (0.5)",
-    )
-    parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.keras")
-    parser.add_argument("--export", default=None, help="copy the best checkpoint (float32) to this .keras path")
-    args = parser.parse_args(argv)
-    config = TrainConfig(
-        data=args.data,
-        run_dir=args.run_dir,
-        architecture=args.architecture,
-        widths=tuple(int(v) for v in args.widths.split(",")),
-        blocks_per_stage=tuple(int(v) for v in args.blocks.split(",")),
-        weights_path=args.weights_path,
-        init_from=args.init_from,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        learning_rate=args.learning_rate,
-        warmup_epochs=args.warmup_epochs,
-        schedule=args.schedule,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        class_weight=args.class_weight,
-        dropout=args.dropout,
-        patience=args.patience,
-        seed=args.seed,
-        mixed_precision=not args.no_mixed_precision,
-        threads=args.threads,
-        limit=args.limit,
-        cache_dir=args.cache_dir,
-        augment={"erasing": 0.0} if args.no_erasing else {},
-        swa_start=args.swa_start,
-        distill_from=args.distill_from,
-        distill_weight=args.distill_weight,
-    )
+    """The configuration that ``argv`` gives, and all the parsed options (``resume`` and ``export`` among them)."""
+    args = build_parser().parse_args(argv)
+    config = TrainConfig(**{item.name: copy.deepcopy(getattr(args, item.name)) for item in fields(TrainConfig)})
     return config, args
+
+
+def given_options(argv: list[str]) -> dict[str, str]:
+    """The ``TrainConfig`` fields that ``argv`` sets explicitly, with their options."""
+    given = vars(build_parser(with_defaults=False).parse_args(argv))
+    return {item.name: option_flag(item) for item in fields(TrainConfig) if item.name in given}
+
+
+def config_from_record(record: dict[str, Any]) -> TrainConfig:
+    """The ``TrainConfig`` that a run's ``config.json`` (or the model card) records; other keys are passed over.
+
+    Fields added since the run was started get their defaults.
+    """
+    known = {item.name for item in fields(TrainConfig)}
+    return TrainConfig(
+        **{name: tuple(value) if isinstance(value, list) else value for name, value in record.items() if name in known}
+    )
+
+
+def resumed_config(config: TrainConfig, argv: list[str]) -> TrainConfig:
+    """The run's saved configuration for ``--resume``, with a warning for each option in ``argv`` it overrides."""
+    path = Path(config.run_dir) / "config.json"
+    if not path.exists():
+        return config
+    saved = config_from_record(json.loads(path.read_text()))
+    for name, flag in given_options(argv).items():
+        if getattr(config, name) != getattr(saved, name):
+            logger.warning(
+                "--resume trains on with the run's saved configuration: ignoring %s (%s=%r; saved: %r)",
+                flag,
+                name,
+                getattr(config, name),
+                getattr(saved, name),
+            )
+    logger.info("resuming with the run's saved configuration from %s", path)
+    return saved
 
 
 def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
@@ -237,118 +292,195 @@ def export_float32(checkpoint: Path, destination: Path, config: TrainConfig) -> 
     return destination
 
 
-def train(config: TrainConfig, *, resume: bool = False, export: str | None = None) -> dict:
-    """Run one training; return a summary (best PublicTest accuracy, epochs, minutes)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+@dataclass(frozen=True)
+class RunFiles:
+    """A run folder and the files that carry a run from one epoch (and one process) to the next."""
+
+    folder: Path
+    last: Path
+    best: Path
+    state: Path
+
+    @classmethod
+    def create(cls, folder: Path) -> RunFiles:
+        folder.mkdir(parents=True, exist_ok=True)
+        return cls(folder, folder / "last.keras", folder / "best.keras", folder / "state.json")
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Training and PublicTest prepared for the network; Training's targets are distilled when the run says so."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    train_targets: np.ndarray
+    public_images: np.ndarray
+    public_targets: np.ndarray
+
+
+def set_up_keras(config: TrainConfig) -> None:
+    """Threads, the global seed and the precision policy, before anything is built."""
     import keras
     import tensorflow as tf
 
-    from fer_core.recognition.preprocessing import prepare_faces
-    from training.augment import AugmentConfig, build_augmenter
-    from training.data import load_fer2013, source_fingerprint
-    from training.stages import read_json
-
-    if config.schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {config.schedule!r}: choose one of {', '.join(SCHEDULES)}")
-    run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    last_path, best_path, state_path = run_dir / "last.keras", run_dir / "best.keras", run_dir / "state.json"
     if config.threads:
         tf.config.threading.set_intra_op_parallelism_threads(config.threads)
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    import keras
+
+    from fer_core.labels import NUM_CLASSES
+
+    return keras.utils.to_categorical(labels, NUM_CLASSES).astype("float32")
+
+
+def first_faces(split, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """A split's images and labels: all of them, or the first ``limit`` when it is set."""
+    if not limit:
+        return split.images, split.labels
+    return split.images[:limit], split.labels[:limit]
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """Training and PublicTest from ``config.data``: limited, prepared, one-hot or distilled targets."""
+    from fer_core.recognition.preprocessing import prepare_faces
+    from training.data import load_fer2013
+
     splits = load_fer2013(config.data, **({"cache_dir": config.cache_dir} if config.cache_dir else {}))
     train_split, public_split = splits["Training"], splits["PublicTest"]
     logger.info("Training class counts: %s", train_split.class_counts())
     logger.info("PublicTest class counts: %s", public_split.class_counts())
-    x_train, y_train = train_split.images, train_split.labels
-    x_public, y_public = public_split.images, public_split.labels
-    if config.limit:
-        x_train, y_train, x_public, y_public = (
-            x_train[: config.limit],
-            y_train[: config.limit],
-            x_public[: config.limit],
-            y_public[: config.limit],
-        )
-    x_train, x_public = prepare_faces(x_train), prepare_faces(x_public)
-    train_targets = keras.utils.to_categorical(y_train, 7).astype("float32")
-    one_hot_public = keras.utils.to_categorical(y_public, 7).astype("float32")
+    train_images, train_labels = first_faces(train_split, config.limit)
+    public_images, public_labels = first_faces(public_split, config.limit)
+    train_images, public_images = prepare_faces(train_images), prepare_faces(public_images)
+    train_targets = one_hot(train_labels)
     if config.distill_from:
         from training.distill import distillation_targets
 
-        train_targets = distillation_targets(Path(config.distill_from), x_train, train_targets, config.distill_weight)
+        train_targets = distillation_targets(
+            Path(config.distill_from), train_images, train_targets, config.distill_weight, config.distill_views
+        )
+    return TrainingData(train_images, train_labels, train_targets, public_images, one_hot(public_labels))
 
-    state = read_json(state_path) if resume else {}
-    initial_epoch = int(state.get("epoch", 0)) if resume and last_path.exists() else 0
-    stream_seed = batch_stream_seed(config, initial_epoch)
-    logger.info("shuffle and augmentation seed %d", stream_seed)
-    augmenter = build_augmenter(AugmentConfig(**config.augment), seed=stream_seed)
+
+def training_pipelines(data: TrainingData, config: TrainConfig, seed: int):
+    """The shuffled and augmented Training batches (both drawn from ``seed``) and the PublicTest batches."""
+    import tensorflow as tf
+
+    from training.augment import AugmentConfig, build_augmenter
+
+    augmenter = build_augmenter(AugmentConfig(**config.augment), seed=seed)
     train_ds = (
-        tf.data.Dataset.from_tensor_slices((x_train, train_targets))
-        .shuffle(len(x_train), seed=stream_seed, reshuffle_each_iteration=True)
+        tf.data.Dataset.from_tensor_slices((data.train_images, data.train_targets))
+        .shuffle(len(data.train_images), seed=seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
         .map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
-    public_ds = tf.data.Dataset.from_tensor_slices((x_public, one_hot_public)).batch(256).prefetch(2)
-    steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
+    public_ds = tf.data.Dataset.from_tensor_slices((data.public_images, data.public_targets)).batch(256).prefetch(2)
+    return train_ds, public_ds
 
+
+def resume_point(run: RunFiles, resume: bool) -> tuple[dict, int]:
+    """The saved state and the epoch to go on from; ``({}, 0)`` for a fresh start."""
+    from training.stages import read_json
+
+    state = read_json(run.state) if resume else {}
+    initial_epoch = int(state.get("epoch", 0)) if resume and run.last.exists() else 0
     if initial_epoch:
-        model = keras.models.load_model(last_path)
-        exclude_from_weight_decay(model.optimizer)  # not saved with the optimizer
-        logger.info(
-            "resuming from %s at epoch %d (best PublicTest %.4f)", last_path, initial_epoch, state.get("best", 0.0)
-        )
-    else:
-        if resume:
-            logger.warning("--resume given but %s does not exist: starting from scratch", last_path)
-        state, initial_epoch = {}, 0
-        model = build_model(config)
-        if config.init_from:
-            initialise_from(model, Path(config.init_from))
-            if config.schedule == "cosine" and config.patience < config.epochs:
-                logger.warning(
-                    "a warm-started cosine cycle scores below its starting point until the learning rate falls: "
-                    "--patience %d may stop it early (pass --patience %d to run it through)",
-                    config.patience,
-                    config.epochs,
-                )
-        total_steps = steps_per_epoch * config.epochs
-        warmup_steps = min(steps_per_epoch * config.warmup_epochs, total_steps // 2)
-        if config.schedule in ("cosine", "constant"):
-            learning_rate = keras.optimizers.schedules.CosineDecay(
-                config.learning_rate * 0.1,
-                max(total_steps - warmup_steps, 1),
-                alpha=0.0 if config.schedule == "cosine" else 1.0,
-                warmup_target=config.learning_rate,
-                warmup_steps=warmup_steps,
-            )
-        else:
-            learning_rate = config.learning_rate
-        if config.optimizer == "adamw":
-            optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
-            exclude_from_weight_decay(optimizer)
-        elif config.optimizer == "sgd":
-            optimizer = keras.optimizers.SGD(
-                learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None
-            )
-        else:
-            raise ValueError(f"unknown optimizer {config.optimizer!r}")
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=["accuracy"],
-        )
-        config_dict = asdict(config)
-        config_dict["data_sha256"] = source_fingerprint(Path(config.data))
-        config_dict["params"] = int(model.count_params())
-        config_dict["command"] = "python -m training.train " + " ".join(sys.argv[1:])
-        (run_dir / "config.json").write_text(json.dumps(config_dict, indent=2))
-    logger.info("model %s: %d parameters, %d steps/epoch", model.name, model.count_params(), steps_per_epoch)
+        return state, initial_epoch
+    if resume:
+        logger.warning("--resume given but %s does not exist: starting from scratch", run.last)
+    return {}, 0
 
-    averager = weight_averager(config, run_dir, state) if config.swa_start else None
+
+def resumed_model(run: RunFiles, initial_epoch: int, state: dict):
+    """The last checkpoint, compiled with its optimiser state."""
+    import keras
+
+    model = keras.models.load_model(run.last)
+    exclude_from_weight_decay(model.optimizer)  # not saved with the optimizer
+    logger.info("resuming from %s at epoch %d (best PublicTest %.4f)", run.last, initial_epoch, state.get("best", 0.0))
+    return model
+
+
+def new_model(config: TrainConfig, steps_per_epoch: int):
+    """The model of ``config``, warm-started from ``init_from`` if given, compiled."""
+    model = build_model(config)
+    if config.init_from:
+        initialise_from(model, Path(config.init_from))
+        if config.schedule == "cosine" and config.patience < config.epochs:
+            logger.warning(
+                "a warm-started cosine cycle scores below its starting point until the learning rate falls: "
+                "--patience %d may stop it early (pass --patience %d to run it through)",
+                config.patience,
+                config.epochs,
+            )
+    compile_model(model, config, steps_per_epoch)
+    return model
+
+
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
+    """A warm-up to ``learning_rate``, then cosine decay to 0 or constant; 'plateau' starts from a plain number."""
+    import keras
+
+    if config.schedule not in ("cosine", "constant"):
+        return config.learning_rate
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = min(steps_per_epoch * config.warmup_epochs, total_steps // 2)
+    return keras.optimizers.schedules.CosineDecay(
+        config.learning_rate * 0.1,
+        max(total_steps - warmup_steps, 1),
+        alpha=0.0 if config.schedule == "cosine" else 1.0,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup_steps,
+    )
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """AdamW (no weight decay on the biases) or SGD with Nesterov momentum, on the run's learning-rate schedule."""
+    import keras
+
+    learning_rate = learning_rate_schedule(config, steps_per_epoch)
+    if config.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+        exclude_from_weight_decay(optimizer)
+        return optimizer
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(
+            learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None
+        )
+    raise ValueError(f"unknown optimizer {config.optimizer!r}")
+
+
+def compile_model(model, config: TrainConfig, steps_per_epoch: int) -> None:
+    import keras
+
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def write_run_config(run: RunFiles, config: TrainConfig, model, command: str | None) -> None:
+    """``config.json``: the configuration, the data's SHA-256, the parameter count and the command line."""
+    from training.data import source_fingerprint
+
+    record = asdict(config)
+    record["data_sha256"] = source_fingerprint(Path(config.data))
+    record["params"] = int(model.count_params())
+    record["command"] = command
+    (run.folder / "config.json").write_text(json.dumps(record, indent=2))
+
+
+def state_saver(run: RunFiles, state: dict, averager):
+    """A callback that saves ``last.keras`` and ``state.json`` (epoch, best PublicTest accuracy, minutes) each epoch."""
+    import keras
 
     class SaveState(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -360,57 +492,97 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
             if averager is not None:
                 state["swa_epochs"] = averager.count
             state["wall_minutes"] = state.get("wall_minutes", 0.0) + (time.time() - self.started) / 60
-            self.model.save(last_path)
-            state_path.write_text(json.dumps(state, indent=2))
+            self.model.save(run.last)
+            run.state.write_text(json.dumps(state, indent=2))
             self.started = time.time()
 
         def on_epoch_begin(self, epoch, logs=None):
             self.started = time.time()
 
+    return SaveState()
+
+
+def training_callbacks(config: TrainConfig, run: RunFiles, state: dict, averager, resume: bool) -> list:
+    """Best checkpoint, CSV log, early stopping, weight averaging, state saving, and ReduceLROnPlateau for 'plateau'."""
+    import keras
+
     callbacks = [
         keras.callbacks.ModelCheckpoint(
-            best_path,
+            run.best,
             monitor="val_accuracy",
             mode="max",
             save_best_only=True,
             initial_value_threshold=state.get("best"),
         ),
-        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=resume),
+        keras.callbacks.CSVLogger(str(run.folder / "log.csv"), append=resume),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience),
         *([averager] if averager is not None else []),
-        SaveState(),
+        state_saver(run, state, averager),
     ]
     if config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.3, patience=4))
-    model.fit(
-        train_ds,
-        validation_data=public_ds,
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        class_weight=class_weights(y_train, config.class_weight),
-        callbacks=callbacks,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    return callbacks
+
+
+def choose_and_export(
+    config: TrainConfig, run: RunFiles, state: dict, averager, train_images: np.ndarray, public_ds, export: str | None
+) -> dict:
+    """Pick best.keras or the weight average, whichever scores higher on PublicTest; export it; return the summary."""
     summary = {
         "best_public_accuracy": state.get("best"),
         "best_epoch": state.get("best_epoch"),
         "epochs_run": state.get("epoch"),
         "wall_minutes": round(state.get("wall_minutes", 0.0), 1),
     }
-    chosen = best_path
+    chosen = run.best
     if averager is not None and averager.count:
-        averaged_accuracy = finish_weight_average(averager, x_train, public_ds, run_dir / AVERAGED_MODEL)
+        averaged_accuracy = finish_weight_average(averager, train_images, public_ds, run.folder / AVERAGED_MODEL)
         state["swa_public_accuracy"] = averaged_accuracy
         summary.update(swa_epochs=averager.count, swa_public_accuracy=averaged_accuracy)
         if averaged_accuracy >= state.get("best", 0.0):
-            chosen = run_dir / AVERAGED_MODEL
+            chosen = run.folder / AVERAGED_MODEL
     summary["exported"] = str(chosen)
     state["selected"] = chosen.name
-    state_path.write_text(json.dumps(state, indent=2))
+    run.state.write_text(json.dumps(state, indent=2))
     logger.info("done: %s", summary)
     if export:
         export_float32(chosen, Path(export), config)
     return summary
+
+
+def train(config: TrainConfig, *, resume: bool = False, export: str | None = None, command: str | None = None) -> dict:
+    """Run one training; return a summary (best PublicTest accuracy, epochs, minutes).
+
+    ``command`` is the command line that ``config.json`` records (``main`` passes its own; None from Python).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if config.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {config.schedule!r}: choose one of {', '.join(SCHEDULES)}")
+    run = RunFiles.create(Path(config.run_dir))
+    set_up_keras(config)
+    data = load_training_data(config)
+    state, initial_epoch = resume_point(run, resume)
+    stream_seed = batch_stream_seed(config, initial_epoch)
+    logger.info("shuffle and augmentation seed %d", stream_seed)
+    train_ds, public_ds = training_pipelines(data, config, stream_seed)
+    steps_per_epoch = int(np.ceil(len(data.train_images) / config.batch_size))
+    if initial_epoch:
+        model = resumed_model(run, initial_epoch, state)
+    else:
+        model = new_model(config, steps_per_epoch)
+        write_run_config(run, config, model, command)
+    logger.info("model %s: %d parameters, %d steps/epoch", model.name, model.count_params(), steps_per_epoch)
+    averager = weight_averager(config, run.folder, state) if config.swa_start else None
+    model.fit(
+        train_ds,
+        validation_data=public_ds,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        class_weight=class_weights(data.train_labels, config.class_weight),
+        callbacks=training_callbacks(config, run, state, averager, resume),
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    return choose_and_export(config, run, state, averager, data.train_images, public_ds, export)
 
 
 AVERAGED_MODEL = "averaged.keras"
@@ -442,16 +614,12 @@ def finish_weight_average(averager, train_images: np.ndarray, public_ds, destina
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
     config, args = parse_args(argv)
-    saved_config = Path(config.run_dir) / "config.json"
-    if args.resume and saved_config.exists():
-        known = set(TrainConfig.__dataclass_fields__)
-        saved = {k: v for k, v in json.loads(saved_config.read_text()).items() if k in known}
-        saved.update(widths=tuple(saved["widths"]), blocks_per_stage=tuple(saved["blocks_per_stage"]))
-        config = TrainConfig(**saved)
-        logger.info("resuming with the run's saved configuration from %s", saved_config)
+    if args.resume:
+        config = resumed_config(config, argv)
     try:
-        train(config, resume=args.resume, export=args.export)
+        train(config, resume=args.resume, export=args.export, command=recorded_command("training.train", argv))
     except ValueError as error:  # DatasetError and bad options: one clear line, non-zero exit
         logger.error("%s", error)
         return 2

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from fer_core.measure.timing import summarize_ms
-from fer_core.recognition.classifier import RUNTIMES
+from fer_core.recognition.classifier import DEFAULT_STREAM_VIEWS, DEFAULT_VIEWS, RUNTIMES
+from fer_core.recognition.views import VIEW_SETS
 
 if TYPE_CHECKING:
     from fer_core.measure.sample_frames import SampleFrame
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 
 REPORT_KEYS: tuple[str, ...] = (
     "config", "tensorflow_import_s", "model_load_s", "frames", "classification_ms_per_face",
-    "fps_1_thread", "fps_parallel", "parallel_threads", "speedup_over_baseline", "tracking", "peak_rss_mb",
+    "views_ms_per_face", "fps_1_thread", "fps_parallel", "parallel_threads", "speedup_over_baseline", "tracking",
+    "peak_rss_mb",
 )  # fmt: skip
 """Top-level keys of the ``--json`` object."""
 
@@ -71,7 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--clip-frames", type=int, default=90, help="frames of the moving clip that checks tracking accuracy (90)"
     )
     parser.add_argument("--model", type=Path, default=None, help="a .keras model (default: the shipped one)")
-    parser.add_argument("--flip-tta", action="store_true", help="bench with mirror-image averaging on")
+    parser.add_argument(
+        "--views",
+        choices=tuple(VIEW_SETS),
+        default=None,
+        help=f"photo views (default {DEFAULT_VIEWS!r}, the app's; video frames keep {DEFAULT_STREAM_VIEWS!r})",
+    )
+    parser.add_argument("--flip-tta", action="store_true", help="older spelling of --views flip")
     parser.add_argument(
         "--no-fold-batch-norm",
         action="store_true",
@@ -118,8 +126,19 @@ def _frames(samples: list[SampleFrame], size: tuple[int, int]) -> dict[str, np.n
     return {sample.name: letterboxed(sample, size).image for sample in samples}
 
 
+def _views_ms(classifier, crop: list[np.ndarray], runs: int, warmup: int) -> dict[str, dict[str, float]]:
+    """Classification time of one face (batch 1) with every named view set, on the classifier's runtime."""
+    from fer_core.recognition.preprocessing import prepare_faces
+
+    batch = prepare_faces(crop)
+    return {
+        name: summarize_ms(_time(partial(classifier.predict_views, batch, views), runs, warmup))
+        for name, views in VIEW_SETS.items()
+    }
+
+
 def _fps(recognizer, frames: list[np.ndarray], count: int, workers: int) -> float:
-    """Frames per second when ``workers`` threads each analyse ``count`` frames (their own copies)."""
+    """Video frames per second (stream views) when ``workers`` threads each analyse ``count`` frames."""
     from fer_core.recognition.drawing import draw_results
 
     barrier = threading.Barrier(workers + 1)
@@ -131,7 +150,7 @@ def _fps(recognizer, frames: list[np.ndarray], count: int, workers: int) -> floa
         try:
             for index in range(count):
                 frame = own[index % len(own)]
-                draw_results(frame.copy(), recognizer.analyze(frame))
+                draw_results(frame.copy(), recognizer.analyze(frame, stream=True))
         except BaseException as error:  # re-raised in the caller
             errors.append(error)
 
@@ -157,7 +176,7 @@ def run_bench(
     threads: int = 1,
     parallel: int | None = None,
     model_path: str | os.PathLike[str] | None = None,
-    flip_tta: bool = False,
+    views: str = DEFAULT_VIEWS,
     clip_frames: int = 90,
     fold_batch_norm: bool = True,
     runtime: Runtime = "auto",
@@ -168,9 +187,6 @@ def run_bench(
     parallel = parallel or os.cpu_count() or 1
     baseline_runs = baseline_runs if baseline_runs is not None else max(1, runs // 5)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from fer_core.recognition.classifier import _import_before_tensorflow
-
-    _import_before_tensorflow()  # not timed
     already_imported = "tensorflow" in sys.modules
     started = time.perf_counter()
     import keras  # noqa: F401 - timed: TensorFlow + Keras import
@@ -191,11 +207,7 @@ def run_bench(
     if threads:
         configure_threads(threads, threads)
         cv2.setNumThreads(threads)
-    classifier_config = ClassifierConfig(
-        flip_tta=flip_tta,
-        fold_batch_norm=fold_batch_norm,
-        runtime=runtime,
-    )
+    classifier_config = ClassifierConfig(views=views, fold_batch_norm=fold_batch_norm, runtime=runtime)
     recognizer = EmotionRecognizer(model_path, RecognizerConfig(classifier=classifier_config))
     classifier = recognizer.classifier
     samples = sample_frames()
@@ -205,7 +217,8 @@ def run_bench(
         "config": {
             "size": list(size), "runs": runs, "warmup": warmup, "baseline_runs": baseline_runs,
             "threads": threads, "cpu_count": os.cpu_count(), "model": str(recognizer.model_path),
-            "flip_tta": flip_tta, "tensorflow_already_imported": already_imported,
+            "views": views, "stream_views": classifier_config.stream_views,
+            "tensorflow_already_imported": already_imported,
             "folded_batch_norms": classifier.folded_batch_norms, "runtime": classifier.runtime,
         },
         "tensorflow_import_s": round(tensorflow_import_s, 4),
@@ -256,6 +269,7 @@ def run_bench(
         "batch_8": summarize_ms([s / 8 for s in _time(lambda: classifier.classify(batch8), runs, warmup)]),
     }
     frame_list = list(frames.values())
+    report["views_ms_per_face"] = _views_ms(classifier, crops[:1], runs, warmup)
     report["fps_1_thread"] = round(_fps(recognizer, frame_list, runs, 1), 2)
     report["fps_parallel"] = round(_fps(recognizer, frame_list, runs, parallel), 2)
     report["parallel_threads"] = parallel
@@ -284,7 +298,7 @@ def format_report(report: dict[str, Any]) -> str:
             if config.get("runtime") == "int8"
             else f" ({config.get('folded_batch_norms', 0)} batch norms folded into convolutions)"
         )
-        + f"; flip TTA {'on' if config['flip_tta'] else 'off'}",
+        + f"; views: photos {config['views']}, video frames {config['stream_views']}",
         "",
         f"{'frame':<12} {'faces':>5} {'detect ms':>17} {'analyze+draw ms':>17} {'stream ms':>17} "
         f"{'naive: faces':>12} {'ms':>8} {'speed-up':>8}",
@@ -301,9 +315,14 @@ def format_report(report: dict[str, Any]) -> str:
     one, eight = report["classification_ms_per_face"]["batch_1"], report["classification_ms_per_face"]["batch_8"]
     lines += [
         "",
-        f"classification per face: batch 1 {one['median']:.2f} ms (p95 {one['p95']:.2f}); "
+        f"classification per face ({config['views']} views): batch 1 {one['median']:.2f} ms (p95 {one['p95']:.2f}); "
         f"batch 8 {eight['median']:.2f} ms (p95 {eight['p95']:.2f})",
-        f"frames/s (analyze + draw, cycling the frames): 1 thread {report['fps_1_thread']:.1f}; "
+        "classification of one face by view set (batch 1, median / p95 ms): "
+        + "; ".join(
+            f"{name} ({len(VIEW_SETS[name])}) {row['median']:.2f} / {row['p95']:.2f}"
+            for name, row in report["views_ms_per_face"].items()
+        ),
+        f"video frames/s (analyze + draw, stream views, cycling the frames): 1 thread {report['fps_1_thread']:.1f}; "
         f"{report['parallel_threads']} threads {report['fps_parallel']:.1f}",
         f"speed-up over the naive baseline (sum of median frame times): {report['speedup_over_baseline']:.1f}x",
         *_tracking_lines(report["tracking"]),
@@ -332,7 +351,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     """The ``bench`` subcommand of :mod:`fer_core.cli`."""
     report = run_bench(
         size=args.size, runs=args.runs, warmup=args.warmup, baseline_runs=args.baseline_runs, threads=args.threads,
-        parallel=args.parallel, model_path=args.model, flip_tta=args.flip_tta,
+        parallel=args.parallel, model_path=args.model,
+        views="flip" if args.flip_tta else (args.views or DEFAULT_VIEWS),
         clip_frames=args.clip_frames, fold_batch_norm=not args.no_fold_batch_norm, runtime=args.runtime,
     )  # fmt: skip
     out.write((json.dumps(report, indent=2) if args.json else format_report(report)) + "\n")

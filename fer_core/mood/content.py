@@ -14,11 +14,21 @@ The catalog is JSON (or YAML when the file ends in ``.yaml``/``.yml`` and PyYAML
 
 ``accents`` needs a ``#rrggbb`` colour for each of the seven emotions and for ``"none"`` (no steady mood);
 ``strategies`` a short phrase for each emotion (``"none"`` is optional). Each item needs ``id`` (unique),
-``title``, ``text`` and ``moods``; ``emoji``, ``image`` (a local file, relative to the catalog), ``tags`` and
-``kind`` (``content``, ``ad`` or ``tip``; default ``content``) are optional. Keys starting with ``_`` are
-comments and ignored. Every emotion must be suited by at least one item. Any problem raises
+``title``, ``text`` and ``moods``; ``emoji``, ``image`` (a file inside the catalog's folder, given relative to
+it), ``tags`` and ``kind`` (``content``, ``ad`` or ``tip``; default ``content``) are optional. Keys starting with
+``_`` are comments and ignored. Every emotion must be suited by at least one item. Any problem raises
 :class:`CatalogError` naming the file and the exact place, e.g.
 ``content/catalog.json: items[3].moods: unknown emotion 'happpy' (did you mean 'happy'?)``.
+
+Rules (all optional; :mod:`fer_core.mood.content_rules`): a strategy may be an object instead of a phrase,
+``"sad": {"phrase": "uplifting picks", "mode": "lift"}``: mode ``match`` (the default: content in tune with the
+mood) or ``lift`` (content meant to lift it); an item may then say ``"strategy": "match"`` or ``"lift"`` to be
+shown only in that mode (no ``strategy``: either). An item may also say when it fits beyond its moods:
+``min_confidence`` (0-1, the steady mood's smoothed probability), ``min_valence`` (-1..1, valence of the smoothed
+probabilities; such an item never fits without a face) and ``min_seconds_in_mood``. When no item passes the
+rules, the policy falls back to the mood's items without them, so the panel is never empty. Items recently on a
+viewer's screen stay out for a cool-down: pass a :class:`~fer_core.mood.content_rules.ContentHistory` to
+:meth:`ContentPolicy.choose`.
 """
 
 from __future__ import annotations
@@ -26,14 +36,17 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from fer_core.labels import EMOTIONS
+from fer_core.mood.affect import affect_of_state
+from fer_core.mood.content_rules import DEFAULT_MODE, STRATEGY_MODES, ContentHistory, item_fits, mode_allows
 from fer_core.mood.tracker import MoodState
 
 logger = logging.getLogger(__name__)
@@ -46,7 +59,8 @@ DEFAULT_NO_MOOD_STRATEGY = "a mix of popular picks"
 
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _TOP_LEVEL_FIELDS = ("version", "accents", "strategies", "items")
-_ITEM_FIELDS = ("id", "title", "text", "emoji", "image", "tags", "moods", "kind")
+_ITEM_FIELDS = ("id", "title", "text", "emoji", "image", "tags", "moods", "kind", "strategy", "min_confidence",
+                "min_valence", "min_seconds_in_mood")  # fmt: skip
 _MIX_ORDER: tuple[str, ...] = ("neutral", "happy", "surprise", "sad", "fear", "disgust", "angry")
 """Order in which the no-mood mix takes one item per emotion, round-robin."""
 _ADJECTIVES: dict[str, str] = {
@@ -77,6 +91,11 @@ class ContentItem:
     """Absolute path of a local illustration, or ``None``."""
     tags: tuple[str, ...] = ()
     kind: str = "content"
+    strategy: str | None = None
+    """``"match"`` or ``"lift"``: shown only when the mood's mode is that one (``None``: either)."""
+    min_confidence: float = 0.0
+    min_valence: float | None = None
+    min_seconds_in_mood: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,12 @@ class Catalog:
     accents: Mapping[str, str]
     strategies: Mapping[str, str]
     items: tuple[ContentItem, ...]
+    modes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """``"match"`` or ``"lift"`` per emotion that sets one (the others: ``"match"``)."""
+
+    def mode(self, mood: str | None) -> str:
+        """The strategy mode for ``mood``: ``"match"`` unless the catalog says ``"lift"``."""
+        return self.modes.get(NO_MOOD if mood is None else mood, DEFAULT_MODE)
 
     def items_for(self, mood: str) -> list[ContentItem]:
         """Items whose ``moods`` include ``mood``: those listing it first (their home mood) before those listing it
@@ -165,9 +190,12 @@ class _Validator:
         if isinstance(version, bool) or version != CATALOG_VERSION:
             raise self.fail("version", f"unsupported version {version!r} (expected {CATALOG_VERSION})")
         accents = self.accents(self.require(data, "accents", "top level"))
-        strategies = self.strategies(self.require(data, "strategies", "top level"))
+        strategies, modes = self.strategies(self.require(data, "strategies", "top level"))
         items = self.items(self.require(data, "items", "top level"))
-        return Catalog(self.path, CATALOG_VERSION, MappingProxyType(accents), MappingProxyType(strategies), items)
+        return Catalog(
+            self.path, CATALOG_VERSION, MappingProxyType(accents), MappingProxyType(strategies), items,
+            MappingProxyType(modes),
+        )  # fmt: skip
 
     def mapping(self, value: Any, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -190,15 +218,50 @@ class _Validator:
             accents[name] = colour.strip().lower()
         return accents
 
-    def strategies(self, value: Any) -> dict[str, str]:
+    def strategies(self, value: Any) -> tuple[dict[str, str], dict[str, str]]:
+        """(phrase by emotion, mode by emotion that gives one): a phrase or ``{"phrase": ..., "mode": ...}``."""
         raw = self.mapping(value, "strategies", (*EMOTIONS, NO_MOOD))
         strategies: dict[str, str] = {}
+        modes: dict[str, str] = {}
         for name in EMOTIONS:
             if name not in raw:
                 raise self.fail("strategies", f"missing phrase for {name!r}")
-        for name, phrase in raw.items():
-            strategies[name] = self.text(phrase, f"strategies.{name}")
-        return strategies
+        for name, entry in raw.items():
+            where = f"strategies.{name}"
+            if isinstance(entry, dict):
+                self.check_fields(entry, ("phrase", "mode"), where)
+                strategies[name] = self.text(self.require(entry, "phrase", where), f"{where}.phrase")
+                modes[name] = self.mode(entry.get("mode", DEFAULT_MODE), f"{where}.mode")
+            else:
+                strategies[name] = self.text(entry, where)
+        return strategies, modes
+
+    def mode(self, value: Any, where: str) -> str:
+        mode = self.text(value, where)
+        if mode not in STRATEGY_MODES:
+            raise self.fail(
+                where, f"unknown mode {mode!r}{_suggest(mode, STRATEGY_MODES)}; allowed: {', '.join(STRATEGY_MODES)}"
+            )
+        return mode
+
+    def number(self, value: Any, where: str, low: float, high: float) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.fail(where, f"expected a number, got {type(value).__name__} {value!r}")
+        if not low <= value <= high:
+            limits = f">= {low:g}" if math.isinf(high) else f"between {low:g} and {high:g}"
+            raise self.fail(where, f"must be {limits}, got {value!r}")
+        return float(value)
+
+    def rules(self, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """The item's optional ``strategy`` and conditions (:mod:`fer_core.mood.content_rules`)."""
+        rules: dict[str, Any] = {}
+        if raw.get("strategy") is not None:
+            rules["strategy"] = self.mode(raw["strategy"], f"{where}.strategy")
+        limits = (("min_confidence", 0.0, 1.0), ("min_valence", -1.0, 1.0), ("min_seconds_in_mood", 0.0, math.inf))
+        for name, low, high in limits:
+            if raw.get(name) is not None:
+                rules[name] = self.number(raw[name], f"{where}.{name}", low, high)
+        return rules
 
     def items(self, value: Any) -> tuple[ContentItem, ...]:
         if not isinstance(value, list) or not value:
@@ -233,8 +296,9 @@ class _Validator:
             raise self.fail(
                 f"{where}.kind", f"unknown kind {kind!r}{_suggest(kind, ITEM_KINDS)}; allowed: {', '.join(ITEM_KINDS)}"
             )
-        image = self.image(raw["image"], f"{where}.image") if raw.get("image") is not None else None
-        return ContentItem(item_id, title, text, moods, emoji=emoji, image=image, tags=tags, kind=kind)
+        image = self.image(raw["image"], f"{where}.image", item_id) if raw.get("image") is not None else None
+        rules = self.rules(raw, where)
+        return ContentItem(item_id, title, text, moods, emoji=emoji, image=image, tags=tags, kind=kind, **rules)
 
     def moods(self, value: Any, where: str) -> tuple[str, ...]:
         if not isinstance(value, list) or not value:
@@ -253,15 +317,27 @@ class _Validator:
             raise self.fail(where, f"expected a list of strings, got {type(value).__name__}")
         return tuple(self.text(tag, f"{where}[{i}]") for i, tag in enumerate(value))
 
-    def image(self, value: Any, where: str) -> Path:
+    def image(self, value: Any, where: str, item_id: str) -> Path:
+        """The image's absolute path: a file inside the catalog's folder (``..``, absolute paths and symlinks
+        leading out of it are refused, so a catalog cannot make the app serve any other file on the machine)."""
         relative = self.text(value, where)
+        item = f"item {item_id!r}"
         if "://" in relative or relative.startswith("data:"):
-            raise self.fail(where, f"must be a local file relative to the catalog, not a URL: {relative!r}")
+            raise self.fail(where, f"must be a local file relative to the catalog, not a URL: {relative!r} ({item})")
         if Path(relative).is_absolute():
-            raise self.fail(where, f"must be relative to the catalog's folder, got the absolute path {relative!r}")
-        resolved = (self.path.parent / relative).resolve()
+            raise self.fail(
+                where, f"must be relative to the catalog's folder, got the absolute path {relative!r} ({item})"
+            )
+        folder = self.path.parent.resolve()
+        resolved = (folder / relative).resolve()
+        if not resolved.is_relative_to(folder):
+            raise self.fail(
+                where,
+                f"image {relative!r} of {item} leads outside the catalog's folder {folder} (to {resolved}); "
+                "images must be files inside that folder",
+            )
         if not resolved.is_file():
-            raise self.fail(where, f"image file not found: {relative!r} (looked for {resolved})")
+            raise self.fail(where, f"image file not found: {relative!r} ({item}; looked for {resolved})")
         return resolved
 
 
@@ -310,7 +386,10 @@ class ContentPolicy:
     For a mood: the items suited to it (:meth:`Catalog.items_for`: home-mood items first, then catalog order).
     Without a steady mood: a round-robin mix of ``content`` items over the emotions (neutral, happy, surprise, ...),
     de-duplicated. The list is rotated by ``seed`` and, when ``rotate_every_s`` is set, moves on by one batch every
-    ``rotate_every_s`` seconds the mood stays current. At most ``max_ads`` ads are shown.
+    ``rotate_every_s`` seconds the mood stays current. At most ``max_ads`` ads are shown. Catalog rules apply
+    first: a mood's items are narrowed to its strategy mode and to the items whose conditions hold (see the module
+    docstring); with a :class:`~fer_core.mood.content_rules.ContentHistory` the choice also leaves out the items
+    that viewer saw leave the screen within the cool-down, and records what it chose.
     """
 
     def __init__(
@@ -339,7 +418,9 @@ class ContentPolicy:
         if mood is not None:
             if mood not in EMOTIONS:
                 raise ValueError(f"unknown mood {mood!r}; expected one of {', '.join(EMOTIONS)} or None")
-            return self.catalog.items_for(mood)
+            suited = self.catalog.items_for(mood)
+            mode = self.catalog.mode(mood)
+            return [item for item in suited if mode_allows(mode, item.strategy)] or suited
         per_mood = [[item for item in self.catalog.items_for(name) if item.kind == "content"] for name in _MIX_ORDER]
         if not any(per_mood):
             per_mood = [self.catalog.items_for(name) for name in _MIX_ORDER]
@@ -350,15 +431,26 @@ class ContentPolicy:
                     mixed.append(items[depth])
         return mixed
 
-    def choose(self, state: MoodState) -> ContentDecision:
-        """The items, accent colour and one-line reason for ``state``; the same state gives the same decision."""
-        pool = self.candidates(state.mood)
+    def fitting(self, pool: list[ContentItem], state: MoodState) -> list[ContentItem]:
+        """The items of ``pool`` whose conditions hold for ``state`` (all of ``pool`` if none do)."""
+        point = affect_of_state(state) if any(item.min_valence is not None for item in pool) else None
+        valence = None if point is None else float(point.valence)
+        return [item for item in pool if item_fits(item, state, valence)] or pool
+
+    def choose(
+        self, state: MoodState, *, history: ContentHistory | None = None, now: float | None = None
+    ) -> ContentDecision:
+        """The items, accent colour and one-line reason for ``state``; the same state (and history) gives the same
+        decision. ``now`` (default: the history's clock) is only used with a ``history``."""
+        pool = self.fitting(self.candidates(state.mood), state)
         shift = self.seed
         if self.rotate_every_s is not None and state.mood is not None:
             shift += int(state.since_s // self.rotate_every_s) * self.max_items
         if pool:
             shift %= len(pool)
             pool = pool[shift:] + pool[:shift]
+        if history is not None:
+            pool = history.select(pool, now)
         chosen: list[ContentItem] = []
         ads = 0
         for item in pool:
@@ -369,6 +461,8 @@ class ContentPolicy:
                     continue
                 ads += 1
             chosen.append(item)
+        if history is not None:
+            history.record([item.id for item in chosen], now)
         strategy = self.catalog.strategy(state.mood)
         if state.mood is None:
             reason = f"no steady mood yet: showing {strategy}"

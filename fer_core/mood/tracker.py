@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,10 +49,18 @@ class MoodConfig:
     """After this long without a face, the tracker resets to no mood."""
 
     def __post_init__(self) -> None:
-        for name in ("time_constant_s", "dwell_s", "stale_after_s"):
+        for name in ("time_constant_s", "dwell_s", "stale_after_s", "confidence_floor"):
             value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"MoodConfig.{name} must be a finite number >= 0, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"MoodConfig.{name} must be a finite number, got {value!r}")
+        for name in ("time_constant_s", "dwell_s"):  # 0 is meaningful: no smoothing, no dwell
+            if getattr(self, name) < 0:
+                raise ValueError(f"MoodConfig.{name} must be >= 0 seconds, got {getattr(self, name)!r}")
+        if self.stale_after_s <= 0:
+            raise ValueError(
+                f"MoodConfig.stale_after_s must be > 0 seconds, got {self.stale_after_s!r} "
+                "(0 would forget the mood at every frame)"
+            )
         if not 0.0 <= self.confidence_floor < 1.0:
             raise ValueError(f"MoodConfig.confidence_floor must be in [0, 1), got {self.confidence_floor!r}")
 

@@ -1,9 +1,9 @@
 """Run the int8 copy of the emotion model (TensorFlow Lite with XNNPACK) and check it belongs to its Keras model.
 
 ``python -m training.quantize`` writes ``fer_model.int8.tflite`` next to ``fer_model.keras`` with a record
-``fer_model.int8.json`` naming the SHA-256 of the Keras file it was made from. :class:`QuantizedModel` runs it;
-:func:`quantized_model_status` says whether the pair matches, so a retrained Keras model never runs with the
-int8 copy of an older one.
+``fer_model.int8.json`` naming the SHA-256 of the Keras file it was made from and its own. :class:`QuantizedModel`
+runs it; :func:`quantized_model_status` says whether the pair matches, so a retrained Keras model never runs with
+the int8 copy of an older one, and a changed or damaged ``.tflite`` file never runs at all.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ class QuantizedModelStatus:
 
 
 def quantized_model_status(model_path: str | os.PathLike[str]) -> QuantizedModelStatus:
-    """Check the int8 copy of ``model_path``: both files present, the record readable, the SHA-256 matching."""
+    """Check the int8 copy of ``model_path``: both files present, the record readable, and both SHA-256s matching
+    the record (the Keras file's: the copy belongs to this model; the ``.tflite`` file's: it is the copy made)."""
     quantized, record_path = quantized_paths(model_path)
     if not quantized.is_file() or not record_path.is_file():
         return QuantizedModelStatus(False, f"no int8 copy ({quantized.name} and {record_path.name})", quantized, {})
@@ -80,6 +81,17 @@ def quantized_model_status(model_path: str | os.PathLike[str]) -> QuantizedModel
             quantized,
             record,
         )
+    recorded = record.get("quantized_sha256")
+    content = file_sha256(quantized)
+    if recorded != content:
+        return QuantizedModelStatus(
+            False,
+            f"{quantized.name} is not the file {record_path.name} records (SHA-256 {content[:12]}..., recorded "
+            f"{str(recorded)[:12]}...): it was changed or damaged after python -m training.quantize made it; "
+            "re-run python -m training.quantize",
+            quantized,
+            record,
+        )
     return QuantizedModelStatus(True, "matches", quantized, record)
 
 
@@ -88,7 +100,8 @@ class QuantizedModel:
 
     Rows are renormalised to sum to 1 (the int8 softmax is only accurate to 1/256). TensorFlow Lite
     interpreters have a fixed input shape, so one is kept per batch size (the few most recent);
-    larger batches run in chunks of ``max_batch``. Calls are serialised with a lock.
+    larger batches run in chunks of ``max_batch``. Calls are serialised with a lock. Given its ``record``, the
+    bytes it loads must have the recorded ``quantized_sha256`` (checked on the bytes it runs, not a second read).
     """
 
     def __init__(
@@ -112,6 +125,12 @@ class QuantizedModel:
             self._content = self.path.read_bytes()
         except OSError as error:
             raise QuantizedModelError(f"int8 model {self.path} could not be read ({error})") from error
+        recorded = self.record.get("quantized_sha256")
+        if recorded is not None and hashlib.sha256(self._content).hexdigest() != recorded:
+            raise QuantizedModelError(
+                f"int8 model {self.path} is not the file its record names (SHA-256 {str(recorded)[:12]}...): "
+                "it was changed or damaged; re-run python -m training.quantize"
+            )
         self._interpreters: OrderedDict[int, tuple[Any, int, int]] = OrderedDict()
         self._lock = threading.Lock()
         try:

@@ -57,12 +57,16 @@ class EmotionRecognizer:
         config = RecognizerConfig(detector, self.config.classifier, self.config.crop_margin)
         return EmotionRecognizer(config=config, classifier=self.classifier)
 
-    def analyze(self, image: Any, *, bgr: bool = False, tracker: FaceTracker | None = None) -> list[FaceResult]:
+    def analyze(
+        self, image: Any, *, bgr: bool = False, tracker: FaceTracker | None = None, stream: bool | None = None
+    ) -> list[FaceResult]:
         """One :class:`FaceResult` per face, largest first; ``[]`` when there is no face.
 
         ``image``: RGB uint8 array (``bgr=True`` for OpenCV/WebRTC frames), grayscale array, or PIL image.
         ``tracker``: for consecutive frames of one stream, a :class:`~fer_core.FaceTracker` (made with
-        :meth:`new_tracker`) replaces most full-frame detections with a search around the last boxes.
+        :meth:`new_tracker`) replaces most full-frame detections with a search around the last boxes, and the
+        faces are classified with the stream views (``ClassifierConfig.stream_views``) instead of the photo ones.
+        ``stream``: whether ``image`` is a video frame (stream views); default: when a tracker is given.
         """
         _, gray = as_rgb_array(image, bgr=bgr)
         boxes = tracker.detect(gray) if tracker is not None else self.detector.detect(gray)
@@ -71,7 +75,7 @@ class EmotionRecognizer:
         crops = np.empty((len(boxes), INPUT_SIZE, INPUT_SIZE), np.uint8)
         for index, box in enumerate(boxes):
             crops[index] = resize_face(self._crop(gray, box))
-        probabilities = self.classifier.classify(crops)
+        probabilities = self.classifier.classify(crops, stream=tracker is not None if stream is None else stream)
         return [FaceResult.from_array(box, p) for box, p in zip(boxes, probabilities, strict=True)]
 
     def new_tracker(self, config: TrackerConfig | None = None) -> FaceTracker:

@@ -146,8 +146,9 @@ class LiveStats:
 class LiveProcessor:
     """Analyse frames, draw the overlay server-side, smooth the mood, keep fps, lag and a 60 s mood timeline.
 
-    Create one per browser session (keep it in ``st.session_state``) and pass the instance itself as
-    ``video_frame_callback``; the recognizer may be shared by all sessions.
+    Create one per browser session (keep it in ``st.session_state``), pass the instance itself as
+    ``video_frame_callback`` and :meth:`end_stream` as ``on_video_ended``; the recognizer may be shared by all
+    sessions.
     """
 
     def __init__(
@@ -212,33 +213,37 @@ class LiveProcessor:
         annotated = self.process_bgr(image, capture_time=frame.time)
         return av.VideoFrame.from_ndarray(annotated, format="bgr24")
 
-    def process_bgr(self, image: np.ndarray, *, capture_time: float | None = None) -> np.ndarray:
-        """Analyse one BGR frame and return it with the overlay drawn (in place when ``image`` is writable)."""
-        if not image.flags.writeable:
+    def process_bgr(self, image: np.ndarray, *, capture_time: float | None = None, draw: bool = True) -> np.ndarray:
+        """Analyse one BGR frame and return it with the overlay drawn (in place when ``image`` is writable).
+
+        ``draw=False`` (lean mode: no video goes back) only analyses; ``image`` may then be grayscale.
+        """
+        if draw and not image.flags.writeable:
             image = image.copy()
         if not self._busy.acquire(blocking=False):
             with self._lock:
                 self._skipped += 1
                 faces = self._faces
-            return draw_results(image, faces, bgr=True)
+            return draw_results(image, faces, bgr=True) if draw else image
         try:
-            return self._process(image, capture_time)
+            return self._process(image, capture_time, draw)
         finally:
             self._busy.release()
 
-    def _process(self, image: np.ndarray, capture_time: float | None) -> np.ndarray:
+    def _process(self, image: np.ndarray, capture_time: float | None, draw: bool = True) -> np.ndarray:
         started = self._clock()
         with self._lock:
             recognizer, face_tracker = self._recognizer, self._face_tracker
         try:
-            faces = recognizer.analyze(image, bgr=True, tracker=face_tracker)
+            faces = recognizer.analyze(image, bgr=True, tracker=face_tracker, stream=True)
         except Exception:  # one bad frame must not end the stream
             logger.exception("live frame analysis failed")
             with self._lock:
                 self._errors += 1
             return image
         state = self.tracker.update(faces[0].probabilities if faces else None, timestamp=started)
-        draw_results(image, faces, bgr=True)
+        if draw:
+            draw_results(image, faces, bgr=True)
         finished = self._clock()
         with self._lock:
             self._frames += 1
@@ -250,6 +255,28 @@ class LiveProcessor:
             self._lag.record(capture_time, started, finished)
         self.timeline.add(started, state)
         return image
+
+    def end_stream(self, wait_s: float = 5.0) -> None:
+        """Forget this stream's faces and moods: the mood, its timeline, the last faces and the tracked boxes.
+
+        streamlit-webrtc calls it (``on_video_ended``, from its worker thread) when the webcam stream stops: the
+        STOP button, or a closed tab ending the connection. A frame still being analysed is waited for (at most
+        ``wait_s``), so it cannot bring its mood back. Counters and timings are kept; the next stream starts
+        with no mood.
+        """
+        finished = self._busy.acquire(timeout=wait_s)
+        try:
+            self.tracker.reset()
+            self.timeline.clear()
+            with self._lock:
+                self._faces = ()
+                face_tracker = self._face_tracker
+            if face_tracker is not None:
+                face_tracker.reset()
+        finally:
+            if finished:
+                self._busy.release()
+        logger.info("live stream ended: mood, timeline and faces cleared")
 
     # --- the page script ------------------------------------------------------------------------------------
     def stats(self) -> LiveStats:

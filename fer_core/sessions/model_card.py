@@ -25,6 +25,29 @@ REPORT_TITLES: dict[str, str] = {
 }
 
 
+VIEW_LABELS: dict[str, str] = {
+    "none": "single view",
+    "flip": "flip TTA (2 views)",
+    "zoom": "zoom TTA (4 views)",
+    "shift": "shift TTA (10 views)",
+    "multi": "multi-view TTA (14 views)",
+}
+
+
+def metrics_key(split: str, views: str) -> str:
+    """A metrics block's key in the card: ``PrivateTest``, ``PrivateTest_flip_tta``, ``PrivateTest_views_multi``."""
+    if views == "none":
+        return split
+    if views == "flip":
+        return f"{split}_flip_tta"
+    return f"{split}_views_{views}"
+
+
+def views_label(views: str) -> str:
+    """A reader's name for a view set (``multi`` -> ``multi-view TTA (14 views)``)."""
+    return VIEW_LABELS.get(views, f"{views} views")
+
+
 class ModelCardError(ValueError):
     """The model card exists but cannot be read; the message says which file and why."""
 
@@ -61,43 +84,111 @@ class ModelCard:
         return str(self.headline.get("split", "PrivateTest"))
 
     @property
+    def views(self) -> str:
+        """The test-time view set of the headline numbers (cards before views existed: ``flip`` or ``none``)."""
+        views = self.headline.get("views")
+        if isinstance(views, str):
+            return views
+        flip = self.headline.get("flip_tta", self.data.get("inference", {}).get("flip_tta", False))
+        return "flip" if flip else "none"
+
+    @property
     def flip_tta(self) -> bool:
-        """Whether the headline numbers (and so the app's inference) average each face with its mirror image."""
-        return bool(self.headline.get("flip_tta", self.data.get("inference", {}).get("flip_tta", False)))
+        """Whether the headline numbers average each face with its mirror image only (the ``flip`` view set)."""
+        return self.views == "flip"
+
+    def recorded_views(self) -> list[str]:
+        """The view sets the card has numbers for, in the order of :data:`VIEW_LABELS`."""
+        metrics = self.data.get("metrics", {})
+        if not isinstance(metrics, Mapping):
+            return []
+        names = list(VIEW_LABELS) + ([self.views] if self.views not in VIEW_LABELS else [])
+        return [
+            name
+            for name in names
+            if any(metrics_key(split, name) in metrics for split in ("PublicTest", "PrivateTest"))
+        ]
 
     @property
     def runtime(self) -> str:
         """The runtime the headline numbers were measured on: ``int8`` (the quantized copy) or ``float``."""
         return str(self.headline.get("runtime", self.data.get("inference", {}).get("runtime", "float")))
 
-    def split_metrics(self, split: str, *, flip_tta: bool, runtime: str | None = None) -> Mapping[str, Any] | None:
-        """The metrics block for ``split`` ("PublicTest"/"PrivateTest") with or without flip TTA, if present.
+    def split_metrics(
+        self,
+        split: str,
+        *,
+        views: str | None = None,
+        flip_tta: bool | None = None,
+        runtime: str | None = None,
+    ) -> Mapping[str, Any] | None:
+        """The metrics block for ``split`` ("PublicTest"/"PrivateTest") with a view set (default: the headline's),
+        if present. ``flip_tta``: older shorthand for ``views="flip"``/``"none"``.
 
         ``runtime="float"`` asks for the float32 Keras model's numbers when the headline ones are the int8 copy's.
         """
+        if views is None:
+            views = ("flip" if flip_tta else "none") if flip_tta is not None else self.views
         float_asked = runtime == "float" and self.runtime != "float"
         metrics = self.data.get("metrics_float" if float_asked else "metrics", {})
         if not isinstance(metrics, Mapping):
             return None
-        block = metrics.get(f"{split}_flip_tta" if flip_tta else split)
+        block = metrics.get(metrics_key(split, views))
         return block if isinstance(block, Mapping) else None
 
     def summary_rows(self) -> list[dict[str, Any]]:
-        """One row per runtime, split and TTA setting: accuracy and macro-F1 (as fractions), and the image count."""
+        """One row per runtime, split and view set: accuracy and macro-F1 (as fractions), and the image count."""
         rows = []
         runtimes = [self.runtime] + (["float"] if self.runtime != "float" else [])
         for runtime in runtimes:
             for split in ("PublicTest", "PrivateTest"):
-                for flip in (False, True):
-                    block = self.split_metrics(split, flip_tta=flip, runtime=runtime)
+                for views in self.recorded_views():
+                    block = self.split_metrics(split, views=views, runtime=runtime)
                     if block is None:
                         continue
-                    rows.append(_summary_row(runtime, split, flip, block))
+                    rows.append(_summary_row(runtime, split, views, block))
         return rows
 
-    def per_class_rows(self, split: str | None = None, *, flip_tta: bool | None = None) -> list[dict[str, Any]]:
+    def real_photo_sets(self) -> dict[str, Mapping[str, Any]]:
+        """Real-photo evaluations (``python -m training.evaluate_photos``) by set name."""
+        sets = self.data.get("real_photos")
+        if not isinstance(sets, Mapping):
+            return {}
+        return {name: block for name, block in sets.items() if isinstance(block, Mapping)}
+
+    def real_photo_rows(self) -> list[dict[str, Any]]:
+        """One row per real-photo set: photos, accuracy, macro-F1, faces not found, recall per emotion."""
+        rows = []
+        for name, block in self.real_photo_sets().items():
+            recall = block.get("recall") if isinstance(block.get("recall"), Mapping) else {}
+            rows.append(
+                {
+                    "set": name,
+                    "photos": block.get("count"),
+                    "views": views_label(str(block.get("views", "?"))),
+                    "accuracy": _number(block.get("accuracy")),
+                    "macro-F1": _number(block.get("macro_f1")),
+                    "no face found": block.get("faces_not_found"),
+                    **{emotion: _number(recall.get(emotion)) for emotion in EMOTIONS},
+                }
+            )
+        return rows
+
+    def real_photo_confusion(self, name: str) -> dict[str, dict[str, int]]:
+        """The confusion matrix of one real-photo set as {predicted column: {true emotion: count}}."""
+        block = self.real_photo_sets().get(name, {})
+        matrix = block.get("confusion_matrix") or []
+        columns = block.get("confusion_columns") or [*EMOTIONS, "no face"]
+        return {
+            column: {EMOTIONS[row]: int(matrix[row][index]) for row in range(min(len(matrix), len(EMOTIONS)))}
+            for index, column in enumerate(columns)
+        }
+
+    def per_class_rows(
+        self, split: str | None = None, *, views: str | None = None, flip_tta: bool | None = None
+    ) -> list[dict[str, Any]]:
         """Precision, recall, F1 and support per emotion for the headline split (or the one asked for)."""
-        block = self.split_metrics(split or self.split, flip_tta=self.flip_tta if flip_tta is None else flip_tta)
+        block = self.split_metrics(split or self.split, views=views, flip_tta=flip_tta)
         per_class = block.get("per_class", {}) if block else {}
         rows = []
         for name in EMOTIONS:
@@ -142,11 +233,11 @@ class ModelCard:
         return {key: self.data[key] for key in keys if key in self.data}
 
 
-def _summary_row(runtime: str, split: str, flip: bool, block: Mapping[str, Any]) -> dict[str, Any]:
+def _summary_row(runtime: str, split: str, views: str, block: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "runtime": RUNTIME_NAMES.get(runtime, runtime),
         "split": split,
-        "flip TTA": "yes" if flip else "no",
+        "views": views_label(views),
         "accuracy": _number(block.get("accuracy")),
         "macro-F1": _number(block.get("macro_f1")),
         "images": block.get("count"),

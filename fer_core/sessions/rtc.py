@@ -5,6 +5,8 @@ over host candidates (enough on one machine or a LAN). A deployment reached over
 server: set ``FER_ICE_SERVERS`` to a JSON list, e.g.
 ``[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]``, or put the same list under
 ``ice_servers`` in ``.streamlit/secrets.toml``. The environment variable wins over the secrets.
+
+:class:`StreamConfig` is what the page asks the camera for (640x480 at 15 fps by default).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -95,3 +98,63 @@ def describe(servers: Sequence[Mapping[str, Any]]) -> str:
     stun = len(urls) - turn
     parts = [f"{turn} TURN" if turn else "", f"{stun} STUN" if stun else ""]
     return " + ".join(part for part in parts if part) + " server URL(s)"
+
+
+STREAM_SIZE_ENV = "FER_STREAM_SIZE"
+STREAM_FPS_ENV = "FER_STREAM_FPS"
+
+
+class StreamConfigError(ValueError):
+    """``FER_STREAM_SIZE`` or ``FER_STREAM_FPS`` is malformed."""
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """What the live page asks the browser's camera for: no more than the analysis needs.
+
+    The face detector and the 48x48 classifier gain nothing from more than 640x480, and a mood smoothed over
+    seconds gains nothing from more than 15 frames a second, while every extra pixel and frame costs the server
+    decoding, analysis and re-encoding. The size is an ``ideal`` (a camera that cannot give it still works; Chrome
+    scales or crops to it), the rate an ``ideal`` and a ``max`` (Chrome drops frames of a faster camera).
+    Override with ``FER_STREAM_SIZE=WIDTHxHEIGHT`` and ``FER_STREAM_FPS=N`` (:meth:`from_env`).
+    """
+
+    width: int = 640
+    height: int = 480
+    fps: int = 15
+
+    def __post_init__(self) -> None:
+        if not (16 <= self.width <= 4096 and 16 <= self.height <= 4096):
+            raise StreamConfigError(f"stream size must be 16..4096 pixels a side, got {self.width}x{self.height}")
+        if not 1 <= self.fps <= 120:
+            raise StreamConfigError(f"stream frame rate must be 1..120, got {self.fps}")
+
+    def media_stream_constraints(self) -> dict[str, Any]:
+        """``media_stream_constraints`` for ``webrtc_streamer`` (video only, no audio)."""
+        return {
+            "video": {
+                "width": {"ideal": self.width},
+                "height": {"ideal": self.height},
+                "frameRate": {"ideal": self.fps, "max": self.fps},
+            },
+            "audio": False,
+        }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StreamConfig:
+        """The defaults, with ``FER_STREAM_SIZE`` / ``FER_STREAM_FPS`` applied; ``StreamConfigError`` if malformed."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, int] = {}
+        size = environ.get(STREAM_SIZE_ENV, "").strip()
+        if size:
+            try:
+                values["width"], values["height"] = (int(part) for part in size.lower().split("x"))
+            except ValueError:
+                raise StreamConfigError(f"{STREAM_SIZE_ENV} must be WIDTHxHEIGHT, e.g. 640x480, got {size!r}") from None
+        fps = environ.get(STREAM_FPS_ENV, "").strip()
+        if fps:
+            try:
+                values["fps"] = int(fps)
+            except ValueError:
+                raise StreamConfigError(f"{STREAM_FPS_ENV} must be an integer, got {fps!r}") from None
+        return cls(**values)

@@ -9,6 +9,7 @@ web server keep uploads in memory: see :func:`keep_uploads_in_memory`.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,15 +33,41 @@ def keep_uploads_in_memory(max_bytes: int | None = None) -> bool:
     to disk for the duration of the request. Raising the threshold above the upload cap keeps every accepted
     upload in memory (Streamlit reads it whole into memory right after anyway). Returns whether Starlette was
     found. Checked by ``tests/browser/test_privacy_browser.py`` (strace sees no ``O_TMPFILE``).
+
+    Raises ``RuntimeError`` naming the Starlette version when an upgrade moved or renamed what this patches (the
+    class, its integer ``spool_max_size``, or the parser's use of it), instead of silently patching nothing.
     """
     try:
-        from starlette.formparsers import MultiPartParser
+        import starlette
     except ImportError:  # not served by Starlette: nothing to do
         return False
+    version = getattr(starlette, "__version__", "?")
+    try:
+        from starlette.formparsers import MultiPartParser
+    except ImportError as error:
+        raise RuntimeError(_starlette_changed(version, "has no starlette.formparsers.MultiPartParser")) from error
+    current = getattr(MultiPartParser, "spool_max_size", None)
+    if not isinstance(current, int) or isinstance(current, bool):
+        raise RuntimeError(_starlette_changed(version, f"MultiPartParser.spool_max_size is {current!r}, not an int"))
+    try:
+        used = "self.spool_max_size" in inspect.getsource(MultiPartParser)
+    except (OSError, TypeError):  # no source to read (a frozen install): trust the attribute
+        used = True
+    if not used:
+        raise RuntimeError(_starlette_changed(version, "MultiPartParser no longer reads self.spool_max_size"))
     needed = (max_bytes if max_bytes is not None else ImageLimits().max_bytes) + MIB  # + multipart framing
-    if getattr(MultiPartParser, "spool_max_size", 0) < needed:
+    if current < needed:
         MultiPartParser.spool_max_size = needed
     return True
+
+
+def _starlette_changed(version: str, what: str) -> str:
+    return (
+        f"Starlette {version} {what}: fer_core.sessions.upload.keep_uploads_in_memory expected "
+        "MultiPartParser.spool_max_size (Starlette 0.46-1.x), the size past which an upload is spooled to a "
+        "temporary file on disk. Uploads could be written to disk: update keep_uploads_in_memory for this "
+        "Starlette version, or install the versions in requirements.txt."
+    )
 
 
 keep_uploads_in_memory()

@@ -1,160 +1,35 @@
-"""Small helpers that drive the app's pages through Playwright (sync API).
+"""The page driver moved to :mod:`fer_core.measure.live_page` (the load test drives the live page too)."""
 
-With the sync API, browser events are processed only while Python is inside a Playwright call, so every wait
-here is ``page.wait_for_timeout`` (never ``time.sleep``).
-"""
+from fer_core.measure.live_page import (
+    WEBRTC_IFRAME,
+    LiveFigures,
+    click_start,
+    click_stop,
+    frames_processed,
+    live_figures,
+    metric_text,
+    open_page,
+    panel_mood,
+    screenshot_full,
+    start_stream,
+    wait_for_frames,
+    wait_for_mood,
+    webrtc_button,
+)
 
-from __future__ import annotations
-
-import re
-import time
-from collections.abc import Collection
-from dataclasses import dataclass
-
-WEBRTC_IFRAME = "iframe[title='streamlit_webrtc.component.webrtc_streamer']"
-
-
-def open_page(page, base_url: str, path: str, title: str) -> None:
-    """Go to ``base_url/path`` and wait until the page's title is shown (first render loads the model)."""
-    page.goto(f"{base_url}/{path}", wait_until="domcontentloaded")
-    page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
-
-
-def metric_text(page, label: str) -> str | None:
-    metric = page.get_by_test_id("stMetric").filter(has_text=label).first
-    if metric.count() == 0:
-        return None
-    return metric.get_by_test_id("stMetricValue").inner_text(timeout=5_000).strip()
-
-
-def frames_processed(page) -> int:
-    """The page's "Frames processed" counter (0 before it is shown)."""
-    text = metric_text(page, "Frames processed")
-    return int(text) if text and text.isdigit() else 0
-
-
-def webrtc_button(page, name: str):
-    """The component's START/STOP button (its label's case differs between versions)."""
-    pattern = re.compile(rf"^\s*{re.escape(name)}\s*$", re.IGNORECASE)
-    return page.frame_locator(WEBRTC_IFRAME).get_by_role("button", name=pattern)
-
-
-def click_start(page) -> None:
-    # Generous: on the first visit the page shows the component only once the model has loaded.
-    webrtc_button(page, "Start").click(timeout=120_000)
-
-
-def click_stop(page) -> None:
-    webrtc_button(page, "Stop").click(timeout=30_000)
-    webrtc_button(page, "Start").wait_for(timeout=30_000)
-
-
-def wait_for_frames(page, more_than: int, timeout_s: float) -> int | None:
-    """Poll the counter until it exceeds ``more_than``; return it, or ``None`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        count = frames_processed(page)
-        if count > more_than:
-            return count
-        page.wait_for_timeout(250)
-    return None
-
-
-def start_stream(
-    page,
-    *,
-    first_frame_timeout_s: float = 15.0,
-    max_retries: int = 3,
-    timings: list[float] | None = None,
-    min_frames: int = 1,
-) -> int:
-    """Click START until ``min_frames`` processed frames arrive; return how many retries (Stop, Start) it needed.
-
-    ``timings`` (if given) gets the seconds from the successful click to the ``min_frames``-th processed frame on
-    the page (the page refreshes its counter every second). Raises ``AssertionError`` if the frames do not arrive
-    within ``first_frame_timeout_s`` after ``max_retries`` retries.
-    """
-    before = frames_processed(page)
-    click_start(page)
-    for retry in range(max_retries + 1):
-        clicked = time.monotonic()
-        if wait_for_frames(page, before + min_frames - 1, first_frame_timeout_s) is not None:
-            if timings is not None:
-                timings.append(round(time.monotonic() - clicked, 2))
-            return retry
-        if retry == max_retries:
-            break
-        # The known streamlit-webrtc start-up flake: the stream never delivers. Stop (if shown) and start again.
-        stop = webrtc_button(page, "Stop")
-        if stop.count():
-            stop.click()
-            webrtc_button(page, "Start").wait_for()
-        before = frames_processed(page)
-        click_start(page)
-    raise AssertionError(f"fewer than {min_frames} processed frame(s) after {max_retries} retries of START")
-
-
-def panel_mood(page) -> str | None:
-    """The ``data-mood`` of the content panel (``"none"`` without a steady mood), or ``None`` if absent."""
-    panel = page.locator("div.fer-panel").first
-    if panel.count() == 0:
-        return None
-    return panel.get_attribute("data-mood")
-
-
-def wait_for_mood(page, mood: str | Collection[str], timeout_s: float) -> str | None:
-    """Wait until the content panel is for ``mood`` (or one of several); return that mood, ``None`` on timeout."""
-    wanted = {mood} if isinstance(mood, str) else set(mood)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        current = panel_mood(page)
-        if current in wanted:
-            return current
-        page.wait_for_timeout(250)
-    return None
-
-
-@dataclass(frozen=True)
-class LiveFigures:
-    """Speed figures shown in the live page's caption."""
-
-    process_ms: float | None
-    process_ms_p95: float | None
-    lag_ms: float | None
-    lag_ms_p95: float | None
-    skipped: int | None
-
-
-def live_figures(page) -> LiveFigures:
-    """Parse the caption ``Analysis 23 ms/frame (p95 41 ms) · overlay lag 40 ms (p95 80 ms) · 0 skipped``."""
-    caption = page.get_by_test_id("stCaptionContainer").filter(has_text="overlay lag").first
-    text = caption.inner_text(timeout=5_000) if caption.count() else ""
-
-    def number(pattern: str) -> float | None:
-        match = re.search(pattern, text)
-        return float(match.group(1)) if match else None
-
-    skipped = number(r"(\d+) skipped")
-    return LiveFigures(
-        process_ms=number(r"Analysis (\d+(?:\.\d+)?) ms/frame"),
-        process_ms_p95=number(r"ms/frame \(p95 (\d+(?:\.\d+)?) ms\)"),
-        lag_ms=number(r"overlay lag (\d+(?:\.\d+)?) ms"),
-        lag_ms_p95=number(r"overlay lag \d+(?:\.\d+)? ms \(p95 (\d+(?:\.\d+)?) ms\)"),
-        skipped=None if skipped is None else int(skipped),
-    )
-
-
-def screenshot_full(page, path, *, width: int | None = None) -> None:
-    """Screenshot the whole app: Streamlit scrolls inside its main block, so grow the viewport to fit it first."""
-    size = page.viewport_size or {"width": 1400, "height": 1000}
-    height = page.evaluate(
-        "() => { const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : 0 }"
-    )
-    page.set_viewport_size({"width": width or size["width"], "height": max(size["height"], int(height) + 40)})
-    page.wait_for_timeout(800)
-    # Streamlit greys out elements while a (fragment) rerun is in flight: wait for a moment without any.
-    deadline = time.monotonic() + 10
-    while page.locator("[data-stale='true']").count() and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-    page.screenshot(path=str(path))
-    page.set_viewport_size(size)
+__all__ = [
+    "WEBRTC_IFRAME",
+    "LiveFigures",
+    "click_start",
+    "click_stop",
+    "frames_processed",
+    "live_figures",
+    "metric_text",
+    "open_page",
+    "panel_mood",
+    "screenshot_full",
+    "start_stream",
+    "wait_for_frames",
+    "wait_for_mood",
+    "webrtc_button",
+]

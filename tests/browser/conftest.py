@@ -2,63 +2,37 @@
 
 Chromium is launched offline and quiet (flags from shared/docs/browser-testing.md) and, where a test asks for
 it, with a fake webcam that plays a .y4m clip. Tests are skipped with a reason when Chromium or Playwright is
-missing. Server logs and screenshots go to ``artifacts/browser/`` (gitignored).
+missing, and fail instead under ``CI=true`` (``conftest.require_tool``). Server logs and screenshots go to
+``artifacts/browser/`` (gitignored).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
+
+from fer_core.measure.browser import (
+    CHROMIUM_ARGS,
+    fake_camera_args,
+    free_port,
+    nice_chromium_wrapper,
+    streamlit_command,
+    wait_healthy,
+)
 
 from .paths import ARTIFACTS, CHROMIUM, REPO
 
-SERVER_START_TIMEOUT_S = 90.0
-
-# Chromium keeps only the last --disable-features switch, and Playwright passes its own: repeat Playwright's
-# list (playwright-core chromiumSwitches.ts) and add WebRtcHideLocalIpsWithMdns (no mDNS multicast).
-_DISABLED_FEATURES = (
-    "AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,HttpsUpgrades,"
-    "HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,ThirdPartyStoragePartitioning,"
-    "AvoidCorsURLLoaderRestartOnRedirect,TcpPortRandomizationWin,OptimizationHints,NetworkTimeServiceQuerying,"
-    "AimEnabled,PreconnectToSearch,msForceBrowserSignIn,msEdgeUpdateLaunchServicesPreferredVersion,"
-    "WebRtcHideLocalIpsWithMdns"
-)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-    f"--disable-features={_DISABLED_FEATURES}",
-]
-
-
-def fake_camera_args(clip: Path) -> list[str]:
-    return [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={clip}",
-    ]
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Chromium flags, the free port and the health wait live in fer_core.measure.browser (the load test uses them
+# too); the old private names stay for the tests that import them from here.
+_free_port = free_port
+_wait_healthy = wait_healthy
 
 
 @dataclass(frozen=True)
@@ -70,32 +44,24 @@ class Server:
         return self.log.read_text(errors="replace") if self.log.is_file() else ""
 
 
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    tail = log.read_text()[-3000:]
-    raise RuntimeError(f"streamlit did not become healthy in {SERVER_START_TIMEOUT_S:.0f} s:\n{tail}")
-
-
 @pytest.fixture(scope="session")
 def chromium() -> Path:
-    if not CHROMIUM.is_file():
-        pytest.skip(
-            f"Chromium not found at {CHROMIUM}: apt-get install -y --no-install-recommends chromium chromium-driver"
-        )
+    require_tool(
+        "Chromium",
+        CHROMIUM.is_file(),
+        f"not found at {CHROMIUM}: apt-get install -y --no-install-recommends chromium chromium-driver",
+    )
     try:
         import playwright.sync_api  # noqa: F401
+
+        has_playwright = True
     except ImportError:
-        pytest.skip("the playwright Python package is not installed (pip install playwright; no browser download)")
+        has_playwright = False
+    require_tool(
+        "playwright",
+        has_playwright,
+        "the Python package is not installed (pip install -r requirements-dev.txt; no browser download)",
+    )
     return CHROMIUM
 
 
@@ -107,11 +73,7 @@ def server(chromium: Path) -> Iterator[Server]:
     url = f"http://127.0.0.1:{port}"
     log = ARTIFACTS / f"streamlit-{port}.log"
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
+    command = streamlit_command(port)
     with log.open("w") as log_file:
         process = subprocess.Popen(command, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, env=env)
     try:
@@ -134,12 +96,7 @@ def chromium_launcher(chromium: Path, tmp_path_factory) -> Path:
     renderers (nice 0) even when started under ``nice``; on a shared machine that would slow other work. The
     wrapper drops CAP_SYS_NICE (where ``setpriv`` exists) so Chromium cannot undo ``nice -n 19``.
     """
-    setpriv = shutil.which("setpriv")
-    drop = f"{setpriv} --inh-caps=-sys_nice --bounding-set=-sys_nice " if setpriv and os.geteuid() == 0 else ""
-    wrapper = tmp_path_factory.mktemp("chromium") / "chromium-nice"
-    wrapper.write_text(f'#!/bin/sh\nexec {drop}nice -n 19 "{chromium}" "$@"\n')
-    wrapper.chmod(0o755)
-    return wrapper
+    return nice_chromium_wrapper(tmp_path_factory.mktemp("chromium"), chromium)
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from fer_core.measure.browser import CHROMIUM
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "browser"
 SCREENSHOTS = REPO / "docs" / "screenshots"
-CHROMIUM = Path(os.environ.get("FER_CHROMIUM", "/usr/lib/chromium/chromium"))
+
+__all__ = ["ARTIFACTS", "CHROMIUM", "REPO", "SCREENSHOTS"]

@@ -36,8 +36,9 @@ from .y4m import from_i420, to_i420, write_y4m
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 FPS = int(os.environ.get("FER_TEST_CLIP_FPS", "30"))
-MIN_FPS = float(os.environ.get("FER_TEST_MIN_FPS", "1.0"))
-"""Processed frames per second the live page must sustain (lower it on a heavily loaded machine)."""
+MIN_FPS = float(os.environ.get("FER_TEST_MIN_FPS", "20.0"))
+"""Processed frames per second the live page must sustain for one viewer of a 30 fps camera (README: 29.9
+measured, at least 20 on the 2-core development machine; lower it by hand only on a machine known to be slower)."""
 MIN_CONFIDENCE = float(os.environ.get("FER_TEST_MIN_CONFIDENCE", "0.55"))
 """Faces used must be read clearly above the mood's confidence floor (0.45), so video compression cannot flip them."""
 
@@ -192,3 +193,7 @@ def test_live_start_reliability(server, launch, tmp_path):
             "load_average_1min": os.getloadavg()[0],
         },
     )  # fmt: skip
+    assert sum(retries_per_start) == 0, (
+        f"{sum(r > 0 for r in retries_per_start)} of {repeats} starts needed a retry (retries per start: "
+        f"{retries_per_start}); the goal is none"
+    )

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import psutil
 import pytest
+from conftest import require_tool
 from reliability_support import TraceReport, encode, is_this_machine, strace_available, strace_command
 
 from .app_driver import click_stop, frames_processed, open_page, start_stream
@@ -92,8 +93,7 @@ class SocketWatcher(threading.Thread):
 
 @pytest.fixture(scope="module")
 def traced_server(chromium, tmp_path_factory):
-    if not strace_available():
-        pytest.skip("needs strace (apt-get install strace)")
+    require_tool("strace", strace_available(), "apt-get install strace (and a kernel that lets it trace)")
     folder = tmp_path_factory.mktemp("traced-server")
     trace, log = folder / "trace.log", ARTIFACTS / "privacy_streamlit.log"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,108 @@
+"""Test-time augmentation: the views of each face the classifier averages.
+
+A *view* is the prepared 48x48 face shifted by a few pixels, zoomed about its centre and/or mirrored. The
+classifier runs every view of every face of a frame in one batch and averages the probabilities per face.
+Training evaluation (``training.evaluate``, ``training.distill``) uses the same functions, so the numbers in the
+model card are those of the app's inference path.
+
+Named view sets (:data:`VIEW_SETS`) are what configurations, the CLI and the model card refer to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class View:
+    """One geometric view of a prepared face."""
+
+    shift_x: float = 0.0
+    """Pixels (at 48x48) the face moves to the right; negative: to the left."""
+    shift_y: float = 0.0
+    """Pixels the face moves down; negative: up."""
+    zoom: float = 1.0
+    """Scale about the centre: 1.1 enlarges the face (its borders leave the crop), 0.9 shrinks it."""
+    mirror: bool = False
+    """Mirror the (shifted, zoomed) face left to right."""
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.zoom <= 2.0:
+            raise ValueError(f"zoom must be between 0.5 and 2.0, not {self.zoom}")
+        if max(abs(self.shift_x), abs(self.shift_y)) > 12:
+            raise ValueError(f"shifts must be at most 12 pixels, not ({self.shift_x}, {self.shift_y})")
+
+    @property
+    def is_geometric(self) -> bool:
+        return bool(self.shift_x or self.shift_y or self.zoom != 1.0)
+
+
+def _with_mirrors(views: Sequence[View]) -> tuple[View, ...]:
+    return tuple(views) + tuple(View(v.shift_x, v.shift_y, v.zoom, mirror=True) for v in views)
+
+
+_FIVE_SHIFTS = (View(), View(shift_x=2), View(shift_x=-2), View(shift_y=2), View(shift_y=-2))
+
+VIEW_SETS: dict[str, tuple[View, ...]] = {
+    "none": (View(),),
+    "flip": (View(), View(mirror=True)),
+    "zoom": _with_mirrors((View(), View(zoom=1.1))),
+    "shift": _with_mirrors(_FIVE_SHIFTS),
+    "multi": _with_mirrors((*_FIVE_SHIFTS, View(zoom=0.9), View(zoom=1.1))),
+}
+"""Named view sets. ``none``: the face alone; ``flip``: and its mirror image; ``zoom``: the face and a 1.1 zoom,
+each mirrored (4 views); ``shift``: the face and shifts of 2 px in four directions, each mirrored (10);
+``multi``: those plus zooms 0.9 and 1.1, each mirrored (14)."""
+
+
+def resolve_views(views: str | Sequence[View]) -> tuple[View, ...]:
+    """The views of a named set, or the given views; ValueError for an unknown name or an empty list."""
+    if isinstance(views, str):
+        if views not in VIEW_SETS:
+            raise ValueError(f"unknown view set {views!r}: choose one of {', '.join(VIEW_SETS)}")
+        return VIEW_SETS[views]
+    resolved = tuple(views)
+    if not resolved or not all(isinstance(view, View) for view in resolved):
+        raise ValueError("views must be a view-set name or a non-empty sequence of View")
+    return resolved
+
+
+def _transform(faces: np.ndarray, view: View) -> np.ndarray:
+    """One view of a batch (N, S, S, 1) float32."""
+    out = faces
+    if view.is_geometric:
+        size = faces.shape[1]
+        centre = (size - 1) / 2.0
+        offset_x = (1.0 - view.zoom) * centre + view.shift_x
+        offset_y = (1.0 - view.zoom) * centre + view.shift_y
+        matrix = np.array([[view.zoom, 0.0, offset_x], [0.0, view.zoom, offset_y]], np.float32)
+        out = np.empty_like(faces)
+        for index in range(faces.shape[0]):
+            out[index, :, :, 0] = cv2.warpAffine(
+                faces[index, :, :, 0], matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+            )
+    if view.mirror:
+        out = out[:, :, ::-1, :]
+    return out
+
+
+def expand_views(batch: np.ndarray, views: Sequence[View]) -> np.ndarray:
+    """All views of a prepared batch (N, S, S, 1): (N * V, S, S, 1), view-major (every face's view 0 first)."""
+    if batch.ndim != 4:
+        raise ValueError(f"expected a prepared batch (N, H, W, 1), got shape {batch.shape}")
+    if len(views) == 1 and views[0] == View():
+        return batch
+    return np.ascontiguousarray(np.concatenate([_transform(batch, view) for view in views]))
+
+
+def average_views(probabilities: np.ndarray, view_count: int) -> np.ndarray:
+    """Mean over the views of :func:`expand_views`' output: (N * V, C) -> (N, C)."""
+    if view_count < 1 or probabilities.shape[0] % view_count:
+        raise ValueError(f"{probabilities.shape[0]} rows do not hold {view_count} views per face")
+    if view_count == 1:
+        return probabilities
+    return probabilities.reshape(view_count, -1, probabilities.shape[-1]).mean(axis=0)

@@ -1,0 +1,75 @@
+"""training.evaluate_photos: the app's photo pipeline on a labelled folder of real photos."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skimage_data
+
+from training.evaluate_photos import PhotoSetError, main, photo_metrics, read_labels
+
+REPO = Path(__file__).resolve().parents[1]
+KDEF = Path(os.environ.get("KDEF_PATH", REPO.parent / "kdef"))
+
+
+def _photo_set(folder: Path) -> Path:
+    """A real photo (the astronaut, smiling), a photo without a face, and their labels."""
+    folder.mkdir()
+    Image.fromarray(skimage_data.astronaut()).save(folder / "astronaut.jpg", quality=92)
+    Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(folder / "wall.png")
+    (folder / "labels.csv").write_text("file,emotion\nastronaut.jpg,happy\nwall.png,sad\n")
+    return folder
+
+
+def test_photo_metrics_count_a_photo_without_a_face_as_wrong():
+    probabilities = np.array([[0, 0, 0, 1, 0, 0, 0], [np.nan] * 7, [0, 0, 0, 0, 1, 0, 0]], np.float32)
+    result = photo_metrics(np.array([3, 4, 5]), probabilities)
+    assert result["accuracy"] == pytest.approx(1 / 3, abs=1e-4)
+    assert result["faces_not_found"] == 1
+    confusion = np.array(result["confusion_matrix"])
+    assert confusion.shape == (7, 8) and confusion[3, 3] == 1 and confusion[4, 7] == 1 and confusion[5, 4] == 1
+    assert result["recall"]["happy"] == 1.0 and result["recall"]["sad"] == 0.0 and result["recall"]["surprise"] == 0.0
+
+
+def test_the_command_scores_real_photos_and_writes_the_card(tmp_path, capsys):
+    folder = _photo_set(tmp_path / "photos")
+    card = tmp_path / "card.json"
+    shutil.copyfile(REPO / "models" / "model_card.json", card)
+    assert main(["--data", str(folder), "--card", str(card), "--name", "tiny"]) == 0
+    printed = capsys.readouterr().out
+    assert "tiny: 2 photos, accuracy 50.00%" in printed and "faces not found 1" in printed
+    result = json.loads(card.read_text())["real_photos"]["tiny"]
+    assert result["count"] == 2 and result["faces_not_found"] == 1 and result["recall"]["happy"] == 1.0
+    assert result["views"] == "multi" and result["runtime"] == "int8"  # the app's photo configuration
+    assert result["command"].startswith("python -m training.evaluate_photos --data")
+
+
+def test_bad_photo_sets_are_one_clear_error(tmp_path):
+    folder = _photo_set(tmp_path / "photos")
+    (folder / "labels.csv").write_text("file,emotion\nastronaut.jpg,joyful\n")
+    with pytest.raises(PhotoSetError, match="unknown emotion 'joyful'"):
+        read_labels(folder)
+    (folder / "labels.csv").write_text("file,emotion\n../outside.jpg,happy\n")
+    with pytest.raises(PhotoSetError, match="no photo"):
+        read_labels(folder)
+    (folder / "labels.csv").unlink()
+    assert main(["--data", str(folder), "--no-card"]) == 2
+
+
+@pytest.mark.dataset
+@pytest.mark.skipif(not (KDEF / "labels.csv").is_file(), reason=f"KDEF not built at {KDEF} (see DEVELOPERS.md)")
+def test_kdef_matches_the_card(tmp_path):
+    """When KDEF is present, the full pipeline re-measures the card's KDEF accuracy."""
+    card = json.loads((REPO / "models" / "model_card.json").read_text())
+    recorded = card.get("real_photos", {}).get("kdef")
+    if recorded is None:
+        pytest.fail("the card has no KDEF result: run python -m training.evaluate_photos --data <kdef folder>")
+    from training.evaluate_photos import evaluate_photos
+
+    assert evaluate_photos(KDEF)["accuracy"] == pytest.approx(recorded["accuracy"], abs=0.003)

@@ -1,0 +1,40 @@
+"""fer_core.measure.readme_bench: README's bench block is exactly the recorded bench run, in the app's configuration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from fer_core.measure.readme_bench import END, README, RECORD, START, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_readme_bench_block_is_generated_from_the_record():
+    assert main(["--check"]) == 0
+    record = json.loads(RECORD.read_text())
+    assert record["command"] in README.read_text()
+    assert record["report"]["config"]["threads"] == 1
+
+
+def test_check_fails_on_a_hand_edited_block_and_the_command_repairs_it(tmp_path):
+    readme = tmp_path / "README.md"
+    text = README.read_text()
+    head, rest = text.split(START, 1)
+    inside, tail = rest.split(END, 1)
+    readme.write_text(head + START + inside.replace("peak RSS", "peak RSS (typed by hand)") + END + tail)
+    assert main(["--check", "--readme", str(readme)]) == 1
+    assert main(["--readme", str(readme)]) == 0
+    assert readme.read_text() == text
+
+
+def test_check_fails_when_the_record_is_of_another_configuration(tmp_path):
+    record = json.loads(RECORD.read_text())
+    record["report"]["config"]["views"] = "none"
+    stale = tmp_path / "bench.json"
+    stale.write_text(json.dumps(record))
+    readme = tmp_path / "README.md"
+    shutil.copyfile(README, readme)
+    assert main(["--readme", str(readme), "--record", str(stale)]) == 1  # refuses to write a stale configuration
+    assert main(["--check", "--readme", str(readme), "--record", str(stale)]) == 1

@@ -1,0 +1,208 @@
+"""Evaluate the full pipeline on real photos: ``python -m training.evaluate_photos --data DIR``.
+
+``DIR`` holds photos and a ``labels.csv`` with the columns ``file`` and ``emotion`` (one of the seven FER2013
+classes; other columns are ignored). Every photo goes through what the app does with an upload: Haar detection,
+crop, the classifier in the app's default configuration (its runtime and photo views); the largest face is
+scored, and a photo where no face is found counts as wrong. Prints accuracy, macro-F1, per-class recall, the
+faces not found and a confusion matrix, and (with ``--card``, the default) writes them into the model card under
+``real_photos.<name>``, where the Model page shows them.
+
+KDEF (``../shared/datasets/kdef/build_kdef.py``) is the first such set. Its terms allow research use only:
+evaluate on it locally, never train on it, never commit its photos.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.command_line import recorded_command, reporting_errors
+
+logger = logging.getLogger("training.evaluate_photos")
+
+NO_FACE = -1
+"""The prediction recorded for a photo in which no face was found."""
+
+
+class PhotoSetError(ValueError):
+    """The photo folder or its labels.csv cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class LabelledPhoto:
+    path: Path
+    label: int
+
+
+def read_labels(folder: Path) -> list[LabelledPhoto]:
+    """The photos listed in ``folder/labels.csv`` (file, emotion), checked: known emotions, files present."""
+    from fer_core.labels import EMOTIONS
+
+    labels_path = folder / "labels.csv"
+    if not labels_path.is_file():
+        raise PhotoSetError(f"{folder} has no labels.csv (columns: file,emotion)")
+    with labels_path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"file", "emotion"} <= set(reader.fieldnames):
+            raise PhotoSetError(f"{labels_path} needs the columns file and emotion, has {reader.fieldnames}")
+        rows = list(reader)
+    photos = []
+    for line, row in enumerate(rows, start=2):
+        emotion = (row["emotion"] or "").strip().lower()
+        if emotion not in EMOTIONS:
+            raise PhotoSetError(f"{labels_path} line {line}: unknown emotion {row['emotion']!r}")
+        path = (folder / row["file"]).resolve()
+        if not path.is_relative_to(folder.resolve()) or not path.is_file():
+            raise PhotoSetError(f"{labels_path} line {line}: no photo {row['file']!r} in {folder}")
+        photos.append(LabelledPhoto(path, EMOTIONS.index(emotion)))
+    if not photos:
+        raise PhotoSetError(f"{labels_path} lists no photos")
+    return photos
+
+
+def predict_photos(recognizer, photos: list[LabelledPhoto]) -> np.ndarray:
+    """(N, 7) probabilities of the largest face of each photo; a row of NaN where no face was found."""
+    from fer_core.recognition.image_io import load_image
+
+    rows = np.full((len(photos), 7), np.nan, np.float32)
+    for index, photo in enumerate(photos):
+        image = load_image(photo.path.read_bytes(), name=photo.path.name)
+        faces = recognizer.analyze(image)
+        if faces:
+            rows[index] = faces[0].probabilities
+    return rows
+
+
+def photo_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-class recall over all photos (no face = wrong); a 7 x 8 confusion matrix whose
+    last column counts the photos without a face."""
+    from sklearn.metrics import f1_score
+
+    from fer_core.labels import EMOTIONS
+
+    found = ~np.isnan(probabilities).any(axis=1)
+    predictions = np.where(found, np.nan_to_num(probabilities).argmax(axis=1), NO_FACE)
+    confusion = np.zeros((len(EMOTIONS), len(EMOTIONS) + 1), np.int64)
+    for label, prediction in zip(labels, predictions, strict=True):
+        confusion[label, prediction if prediction != NO_FACE else len(EMOTIONS)] += 1
+    classes = list(range(len(EMOTIONS)))
+    recall = {
+        name: round(float(confusion[index, index] / max(confusion[index].sum(), 1)), 4)
+        for index, name in enumerate(EMOTIONS)
+    }
+    return {
+        "accuracy": round(float((predictions == labels).mean()), 4),
+        "macro_f1": round(float(f1_score(labels, predictions, labels=classes, average="macro", zero_division=0)), 4),
+        "count": int(labels.size),
+        "faces_not_found": int((~found).sum()),
+        "recall": recall,
+        "confusion_matrix": confusion.tolist(),
+        "confusion_columns": [*EMOTIONS, "no face"],
+    }
+
+
+def evaluate_photos(
+    folder: Path, *, model_path: Path | None = None, views: str | None = None, prior_correction: float = 0.0
+) -> dict[str, Any]:
+    """Run the app's photo pipeline on every labelled photo of ``folder``; return the metrics and the settings.
+
+    ``views`` / ``prior_correction``: other classifier settings than the default configuration, to compare."""
+    from fer_core.recognition.classifier import ClassifierConfig
+    from fer_core.recognition.quantized_model import file_sha256
+    from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
+
+    photos = read_labels(folder)
+    settings: dict[str, Any] = {"prior_correction": prior_correction}
+    if views is not None:
+        settings["views"] = views
+    config = RecognizerConfig(classifier=ClassifierConfig(**settings))
+    recognizer = EmotionRecognizer(model_path, config)
+    labels = np.array([photo.label for photo in photos])
+    metrics = photo_metrics(labels, predict_photos(recognizer, photos))
+    return {
+        **metrics,
+        "views": recognizer.classifier.config.views_name,
+        "prior_correction": prior_correction,
+        "runtime": recognizer.classifier.runtime,
+        "model_sha256": file_sha256(recognizer.model_path),
+        "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_to_card(card_path: Path, name: str, result: dict[str, Any]) -> None:
+    """Put ``result`` under ``real_photos.<name>`` of the card (replacing an older one), atomically."""
+    if not card_path.is_file():
+        raise PhotoSetError(f"no model card at {card_path}: run python -m training.evaluate first")
+    card = json.loads(card_path.read_text())
+    if card.get("model_sha256") and card["model_sha256"] != result["model_sha256"]:
+        raise PhotoSetError(f"{card_path} describes another model file; re-run python -m training.evaluate first")
+    card.setdefault("real_photos", {})[name] = result
+    scratch = card_path.with_suffix(".json.tmp")
+    scratch.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(scratch, card_path)
+
+
+def format_report(name: str, result: dict[str, Any]) -> str:
+    from fer_core.labels import EMOTIONS
+
+    lines = [
+        f"{name}: {result['count']} photos, accuracy {result['accuracy']:.2%}, macro-F1 {result['macro_f1']:.2%}, "
+        f"faces not found {result['faces_not_found']} (views {result['views']}, runtime {result['runtime']})",
+        "recall: " + ", ".join(f"{emotion} {result['recall'][emotion]:.0%}" for emotion in EMOTIONS),
+        "confusion (rows: true; columns: " + ", ".join(result["confusion_columns"]) + ")",
+    ]
+    for emotion, row in zip(EMOTIONS, result["confusion_matrix"], strict=True):
+        lines.append(f"  {emotion:9s}" + "".join(f"{count:5d}" for count in row))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from fer_core.recognition.views import VIEW_SETS
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate_photos", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="folder with the photos and labels.csv (file,emotion)")
+    parser.add_argument("--name", default=None, help="the set's name in the card (default: the folder's name)")
+    parser.add_argument("--model", default=None, help="a .keras model (default: the shipped one)")
+    parser.add_argument("--views", choices=tuple(VIEW_SETS), default=None, help="default: the app's photo views")
+    parser.add_argument("--prior-correction", type=float, default=0.0, metavar="T", help="default 0 (off)")
+    parser.add_argument("--card", default="models/model_card.json", help="model card to write the result into")
+    parser.add_argument("--no-card", action="store_true", help="print only; do not write the card")
+    args = parser.parse_args(argv)
+    folder = Path(args.data)
+    name = args.name or folder.resolve().name
+    result = reporting_errors(
+        lambda: evaluate_photos(
+            folder,
+            model_path=Path(args.model) if args.model else None,
+            views=args.views,
+            prior_correction=args.prior_correction,
+        ),
+        logger,
+    )
+    if result is None:
+        return 2
+    result["command"] = recorded_command("training.evaluate_photos", argv)
+    print(format_report(name, result))
+    if not args.no_card:
+        try:
+            write_to_card(Path(args.card), name, result)
+        except PhotoSetError as error:
+            logger.error("%s", error)
+            return 2
+        logger.info("wrote real_photos.%s into %s", name, args.card)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
