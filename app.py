@@ -25,6 +25,8 @@ PAGES = [
     st.Page("app_pages/1_Upload_photo.py", title="Upload photo", icon="🖼️"),
     st.Page("app_pages/2_Live_webcam.py", title="Live webcam", icon="🎥"),
     st.Page("app_pages/3_Model.py", title="Model", icon="📊"),
+    st.Page("app_pages/4_Reactions.py", title="Reactions", icon="📋"),
+    st.Page("app_pages/5_Video_file.py", title="Video file", icon="🎞️"),
 ]
 
 st.navigation(PAGES).run()

@@ -45,6 +45,13 @@ with links[1], st.container(border=True):
 with links[2], st.container(border=True):
     st.page_link("app_pages/3_Model.py", label="The model", icon="📊")
     st.caption("Per-class metrics, confusion matrix, training curves and mistakes it makes.")
+more = st.columns(3)
+with more[0], st.container(border=True):
+    st.page_link("app_pages/4_Reactions.py", label="Reactions", icon="📋")
+    st.caption("How this session reacted to each content item, compared side by side, and the session export.")
+with more[1], st.container(border=True):
+    st.page_link("app_pages/5_Video_file.py", label="Video file", icon="🎞️")
+    st.caption("The mood over a short video: timeline, valence and arousal, segments, annotated frames, CSV.")
 
 st.info(PRIVACY_NOTE, icon="🔒")
 st.caption(

@@ -7,7 +7,7 @@ import streamlit as st
 from fer_core.recognition.image_io import ImageLimits
 from fer_core.sessions.app_support import PRIVACY_NOTE, apply_accent, content_policy, require_recognizer, setup_page
 from fer_core.sessions.content_view import decision_for_face, render_panel
-from fer_core.sessions.upload import analyze_upload
+from fer_core.sessions.upload import analyze_upload, describe_affect
 
 LIMITS = ImageLimits()
 FILE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
@@ -56,6 +56,11 @@ with right:
         with st.container(border=True):
             label = "main face" if index == 1 else f"face {index}"
             st.markdown(f"**{label.capitalize()}: {face.emotion}** ({face.confidence:.0%})")
+            st.caption(
+                describe_affect(face),
+                help="Valence: unpleasant -1 .. +1 pleasant; arousal: calm -1 .. +1 "
+                "activated (Russell's circumplex; see the README's Mood analytics).",
+            )
             ranked = sorted(face.probability_map.items(), key=lambda item: item[1], reverse=True)
             for name, probability in ranked:
                 st.progress(min(1.0, max(0.0, probability)), text=f"{name} {probability:.0%}")

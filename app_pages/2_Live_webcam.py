@@ -17,6 +17,15 @@ from fer_core.labels import EMOTIONS
 from fer_core.mood.content import ContentPolicy
 from fer_core.mood.tracker import MoodConfig
 from fer_core.recognition.drawing import EMOTION_COLORS_RGB
+from fer_core.sessions.analytics_view import (
+    affect_layer,
+    calibration_panel,
+    circumplex_chart,
+    consent_gate,
+    export_panel,
+    pretend_controls,
+    session_analytics,
+)
 from fer_core.sessions.app_support import (
     PRIVACY_NOTE,
     apply_accent,
@@ -27,6 +36,7 @@ from fer_core.sessions.app_support import (
 )
 from fer_core.sessions.content_view import render_panel
 from fer_core.sessions.live import SENSITIVITY_PRESETS, LiveProcessor, describe_mood, detector_for_sensitivity
+from fer_core.sessions.live_analytics import LiveAnalytics
 from fer_core.sessions.live_gate import live_gate, may_stream, send_back_toggle, stream_config, watch_admission
 from fer_core.sessions.rtc import IceConfigError, describe, ice_servers
 
@@ -74,6 +84,8 @@ processor: LiveProcessor | None = st.session_state.get("live_processor")
 if processor is None or processor.recognizer is not recognizer:
     processor = LiveProcessor(recognizer, timeline_window_s=TIMELINE_S)
     st.session_state["live_processor"] = processor
+analytics = session_analytics(policy)  # calibration, reactions, session log, events: fer_core.sessions.live_analytics
+processor.analytics = analytics
 processor.set_detector(detector_for_sensitivity(sensitivity))
 processor.set_mood_config(MoodConfig(time_constant_s=time_constant, dwell_s=dwell))
 # Admission (a stream slot while frames flow, "full" notice otherwise) and lean mode: fer_core.sessions.live_gate.
@@ -81,10 +93,15 @@ gate = live_gate(processor)
 streaming = processor.stats().streaming
 with st.sidebar:
     send_back_toggle(gate, streaming=streaming)
+    pretend = pretend_controls(streaming=streaming)
 
 
 @st.fragment(run_every=REFRESH_S)
-def live_status(processor: LiveProcessor, policy: ContentPolicy | None) -> None:
+def live_status(
+    processor: LiveProcessor, policy: ContentPolicy | None, analytics: LiveAnalytics, pretend: str | None
+) -> None:
+    if pretend is not None:
+        analytics.pretend(processor, pretend)
     stats = processor.stats()
     watch_admission(streaming=stats.streaming)
     cols = st.columns(2) + st.columns(2)
@@ -104,9 +121,11 @@ def live_status(processor: LiveProcessor, policy: ContentPolicy | None) -> None:
         )
     st.markdown(describe_mood(stats.mood, processor.tracker.config.dwell_s))
     if policy is not None:
-        decision = policy.choose(stats.mood)
+        decision = analytics.choose(policy, stats.mood)
         apply_accent(decision.accent)
         st.markdown(render_panel(decision, heading=stats.mood.mood), unsafe_allow_html=True)
+    st.altair_chart(circumplex_chart(stats.mood), width="content")
+    calibration_panel(analytics, streaming=stats.streaming)
 
 
 @st.fragment(run_every=CHART_REFRESH_S)
@@ -128,12 +147,15 @@ def mood_timeline(processor: LiveProcessor) -> None:
         )
         .properties(height=220)
     )
+    lines = affect_layer(columns, TIMELINE_S)  # valence and arousal, on their own [-1, 1] axis
+    if lines is not None:
+        chart = alt.layer(chart, lines).resolve_scale(y="independent", color="independent")
     st.altair_chart(chart, width="stretch")
 
 
 left, right = st.columns([5, 4], gap="large")
 with left:
-    if may_stream(gate, streaming=streaming):
+    if consent_gate() and may_stream(gate, streaming=streaming):
         webrtc_streamer(
             key="live",
             mode=WebRtcMode.SENDRECV if gate.send_back else WebRtcMode.SENDONLY,  # SENDONLY: lean mode
@@ -145,5 +167,6 @@ with left:
         )
     st.caption(f"{PRIVACY_NOTE} Connection: {describe(servers)}.")
 with right:
-    live_status(processor, policy)
+    live_status(processor, policy, analytics, pretend)
 mood_timeline(processor)
+export_panel(analytics)

@@ -148,8 +148,12 @@ def webrtc_calls(monkeypatch) -> list[dict]:
     """streamlit-webrtc needs a real server session; under AppTest record what the page passes to it instead."""
     import streamlit_webrtc
 
+    from fer_core.sessions import analytics_view
+
     calls: list[dict] = []
     monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kwargs: calls.append(kwargs))
+    # past the consent gate (tested in test_app_analytics.py: no player before the click)
+    monkeypatch.setattr(analytics_view, "consent_given", lambda: True)
     return calls
 
 

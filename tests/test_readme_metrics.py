@@ -49,7 +49,7 @@ def test_block_shows_the_live_views_and_real_photo_sets(tmp_path):
     block = render(f"{START}\n{END}", card)
     live = card["metrics"]["PrivateTest"]
     assert f"The live page reads video frames with single view to stay real time: {live['accuracy']:.2%}" in block
-    assert "| kdef | 980 | multi | 0 | 77.45% | 77.10% | 0 | 50% | 50% | 25% |" in block
+    assert "| kdef | 980 | multi | 0 | 0 | 77.45% | 77.10% | 0 | 50% | 50% | 25% |" in block
 
 
 def test_readme_without_markers_is_refused(tmp_path):

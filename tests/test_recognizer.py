@@ -76,7 +76,9 @@ def test_analyze_on_a_pasted_face_agrees_with_classify_faces_on_its_crop(recogni
         (result,) = results
         x, y, w, h = result.box
         assert box_iou(result.box, truth) > 0.5, path.name
-        (on_crop,) = recognizer.classify_faces([canvas[y : y + h, x : x + w]])
+        m = recognizer.config.crop_margin  # the crop is the box grown (or shrunk) by the configured margin
+        dx, dy = round(w * m), round(h * m)
+        (on_crop,) = recognizer.classify_faces([canvas[y - dy : y + h + dy, x - dx : x + w + dx]])
         np.testing.assert_allclose(result.probabilities, on_crop.probabilities, atol=1e-5)
         (on_original,) = recognizer.classify_faces([face])
         distances.append(np.abs(np.subtract(result.probabilities, on_original.probabilities)).sum())

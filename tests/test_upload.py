@@ -111,3 +111,18 @@ def test_streamlit_keeps_uploads_in_memory(monkeypatch):
     assert MultiPartParser.spool_max_size > ImageLimits().max_bytes
     monkeypatch.setattr(MultiPartParser, "spool_max_size", MultiPartParser.spool_max_size)  # restored afterwards
     assert keep_uploads_in_memory(100 * 1024 * 1024) and MultiPartParser.spool_max_size > 100 * 1024 * 1024
+
+
+def test_each_face_gets_its_valence_and_arousal_line():
+    from fer_core.labels import EMOTIONS
+    from fer_core.recognition.results import FaceResult
+    from fer_core.sessions.upload import describe_affect
+
+    def face(emotion: str) -> FaceResult:
+        probabilities = [0.9 if name == emotion else 0.1 / 6 for name in EMOTIONS]
+        return FaceResult((0, 0, 10, 10), tuple(probabilities))
+
+    # 0.9 x its point + 1/60 of each other point (fer_core.mood.affect.COORDINATES)
+    assert describe_affect(face("happy")) == "Valence +0.75 (pleasant) · arousal +0.25 (activated)"
+    assert describe_affect(face("sad")) == "Valence -0.65 (unpleasant) · arousal -0.32 (deactivated)"
+    assert describe_affect(face("neutral")) == "Valence -0.01 (neutral) · arousal +0.01 (calm-neutral)"

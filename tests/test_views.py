@@ -105,3 +105,27 @@ def test_training_prior_matches_fer2013(tmp_path):
         pytest.skip(f"full FER2013 not found at {dataset}")
     labels = load_fer2013(dataset, cache_dir=tmp_path)["Training"].labels
     assert tuple(np.bincount(labels, minlength=7)) == FER2013_TRAINING_COUNTS
+
+
+def test_an_ensemble_averages_its_members_probabilities(tmp_path):
+    """ClassifierConfig(members=...): the main model's and each member's probabilities, averaged per view."""
+    import shutil
+
+    from fer_core.recognition.classifier import DEFAULT_MODEL_PATH, ModelLoadError
+    from tests.conftest import save_small_random_model
+
+    for name in (DEFAULT_MODEL_PATH.name, "fer_model.int8.tflite", "fer_model.int8.json"):
+        shutil.copyfile(DEFAULT_MODEL_PATH.parent / name, tmp_path / name)
+    member = save_small_random_model(tmp_path / "member.keras", seed=5)
+    main_model = tmp_path / DEFAULT_MODEL_PATH.name
+    faces = np.stack([face for _, _, face in fer_fixture_faces("test")[:4]])
+    alone = EmotionClassifier(main_model, ClassifierConfig(views="flip")).classify(faces)
+    ensemble = EmotionClassifier(main_model, ClassifierConfig(views="flip", members=("member.keras",)))
+    assert ensemble.runtime == "int8" and ensemble.member_paths == [tmp_path / "member.keras"]
+    from fer_core.recognition.preprocessing import prepare_faces
+
+    expanded = expand_views(prepare_faces(faces), resolve_views("flip"))
+    member_probabilities = average_views(member.predict(expanded, verbose=0), 2)
+    np.testing.assert_allclose(ensemble.classify(faces), (alone + member_probabilities) / 2, atol=1e-4)
+    with pytest.raises(ModelLoadError, match="ensemble member not found"):
+        EmotionClassifier(main_model, ClassifierConfig(members=("missing.keras",)))

@@ -212,6 +212,11 @@ def evaluate(
         "stream_views": classifier.config.stream_views,
         "flip_tta": views == "flip",
         "runtime": classifier.runtime,
+        **(
+            {"members": [{"file": str(path), "sha256": source_fingerprint(path)} for path in classifier.member_paths]}
+            if classifier.member_paths
+            else {}
+        ),
     }
     float_metrics = None
     if classifier.quantized_model is not None:

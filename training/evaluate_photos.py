@@ -110,11 +110,16 @@ def photo_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, An
 
 
 def evaluate_photos(
-    folder: Path, *, model_path: Path | None = None, views: str | None = None, prior_correction: float = 0.0
+    folder: Path,
+    *,
+    model_path: Path | None = None,
+    views: str | None = None,
+    prior_correction: float = 0.0,
+    crop_margin: float | None = None,
 ) -> dict[str, Any]:
     """Run the app's photo pipeline on every labelled photo of ``folder``; return the metrics and the settings.
 
-    ``views`` / ``prior_correction``: other classifier settings than the default configuration, to compare."""
+    ``views`` / ``prior_correction`` / ``crop_margin``: other settings than the default configuration, to compare."""
     from fer_core.recognition.classifier import ClassifierConfig
     from fer_core.recognition.quantized_model import file_sha256
     from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
@@ -124,6 +129,8 @@ def evaluate_photos(
     if views is not None:
         settings["views"] = views
     config = RecognizerConfig(classifier=ClassifierConfig(**settings))
+    if crop_margin is not None:
+        config = RecognizerConfig(config.detector, config.classifier, crop_margin)
     recognizer = EmotionRecognizer(model_path, config)
     labels = np.array([photo.label for photo in photos])
     metrics = photo_metrics(labels, predict_photos(recognizer, photos))
@@ -131,6 +138,7 @@ def evaluate_photos(
         **metrics,
         "views": recognizer.classifier.config.views_name,
         "prior_correction": prior_correction,
+        "crop_margin": recognizer.config.crop_margin,
         "runtime": recognizer.classifier.runtime,
         "model_sha256": file_sha256(recognizer.model_path),
         "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -176,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="a .keras model (default: the shipped one)")
     parser.add_argument("--views", choices=tuple(VIEW_SETS), default=None, help="default: the app's photo views")
     parser.add_argument("--prior-correction", type=float, default=0.0, metavar="T", help="default 0 (off)")
+    parser.add_argument("--crop-margin", type=float, default=None, help="default: the app's (RecognizerConfig)")
     parser.add_argument("--card", default="models/model_card.json", help="model card to write the result into")
     parser.add_argument("--no-card", action="store_true", help="print only; do not write the card")
     args = parser.parse_args(argv)
@@ -187,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             model_path=Path(args.model) if args.model else None,
             views=args.views,
             prior_correction=args.prior_correction,
+            crop_margin=args.crop_margin,
         ),
         logger,
     )

@@ -87,26 +87,25 @@ def real_photo_lines(card: dict) -> list[str]:
         "Real photos, the whole pipeline (Haar detection, crop, classifier; the largest face scored, a photo without "
         "a face counted wrong), by `python -m training.evaluate_photos`:",
         "",
-        "| set | photos | views | prior correction | accuracy | macro-F1 | no face | "
+        "| set | photos | views | prior correction | crop margin | accuracy | macro-F1 | no face | "
         + " | ".join(f"{emotion} recall" for emotion in EMOTIONS)
         + " |",
-        "|---|---|---|---|---|---|---|" + "---|" * len(EMOTIONS),
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(EMOTIONS),
     ]
     for name, result in sets.items():
         recall = " | ".join(f"{result['recall'][emotion]:.0%}" for emotion in EMOTIONS)
         lines.append(
             f"| {name} | {result['count']} | {result['views']} | {result.get('prior_correction', 0.0):g} | "
+            f"{result.get('crop_margin', 0.0):g} | "
             f"{result['accuracy']:.2%} | {result['macro_f1']:.2%} | {result['faces_not_found']} | {recall} |"
         )
     return lines
 
 
 def render(readme: str, card: dict) -> str:
-    if START not in readme or END not in readme:
-        raise ValueError(f"README has no {START} ... {END} block")
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return head + metrics_block(card) + tail
+    from fer_core.measure.readme_bench import replace_block
+
+    return replace_block(readme, START, END, metrics_block(card))
 
 
 def main(argv: list[str] | None = None) -> int:

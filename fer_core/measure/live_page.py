@@ -12,6 +12,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 WEBRTC_IFRAME = "iframe[title='streamlit_webrtc.component.webrtc_streamer']"
+CONSENT_BUTTON = "I agree: start the camera analysis"
+"""The live page's consent button (:data:`fer_core.sessions.analytics_view.CONSENT_BUTTON`)."""
 
 
 def open_page(page, base_url: str, path: str, title: str) -> None:
@@ -39,8 +41,20 @@ def webrtc_button(page, name: str):
     return page.frame_locator(WEBRTC_IFRAME).get_by_role("button", name=pattern)
 
 
+def give_consent(page, timeout_ms: int = 120_000) -> bool:
+    """Click the live page's consent button if it is shown (once per browser session); ``True`` if clicked."""
+    consent = page.get_by_role("button", name=CONSENT_BUTTON)
+    consent.or_(page.locator(WEBRTC_IFRAME)).first.wait_for(timeout=timeout_ms)
+    if consent.count() == 0:
+        return False
+    consent.click()
+    page.locator(WEBRTC_IFRAME).first.wait_for(timeout=timeout_ms)
+    return True
+
+
 def click_start(page) -> None:
     # Generous: on the first visit the page shows the component only once the model has loaded.
+    give_consent(page)
     webrtc_button(page, "Start").click(timeout=120_000)
 
 

@@ -346,11 +346,11 @@ def _browser_stats(page) -> dict[str, Any] | None:
 def _set_lean(page) -> None:
     from fer_core.sessions.admission import SEND_BACK_LABEL
 
-    switch = page.get_by_role("checkbox", name=SEND_BACK_LABEL)
-    switch.wait_for(timeout=30_000)
+    switch = page.get_by_role("switch", name=SEND_BACK_LABEL)
+    switch.wait_for(state="attached", timeout=30_000)
     if switch.is_checked():
         page.get_by_text(SEND_BACK_LABEL).first.click()
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(1_000)
     if switch.is_checked():
         raise LoadTestError(f"could not switch '{SEND_BACK_LABEL}' off")
 
@@ -358,16 +358,19 @@ def _set_lean(page) -> None:
 def _start_viewer(page, result: ViewerResult, *, timeout_s: float = VIEWER_START_S) -> None:
     """Press START until frames come back (the known streamlit-webrtc start flake gets retries) or the app says
     it is full; sets ``result.status``."""
-    from fer_core.measure.live_page import click_start, frames_processed, webrtc_button
+    from fer_core.measure.live_page import CONSENT_BUTTON, click_start, frames_processed, webrtc_button
 
     deadline = time.monotonic() + timeout_s
     full = _full_message(page)
-    while time.monotonic() < deadline:  # the page shows either the component or the "full" message
+    consent = page.get_by_role("button", name=CONSENT_BUTTON)
+    while time.monotonic() < deadline:  # the page shows the player, or the "full" notice (both after the consent)
         if full.count():
             result.status = "full"
             return
         if webrtc_button(page, "Start").count():
             break
+        if consent.count():
+            consent.first.click()
         page.wait_for_timeout(250)
     clicked = time.monotonic()
     click_start(page)
@@ -628,6 +631,10 @@ def _drive(stack, results, report, url, server_pid, lean, seconds, warmup_s, lau
             _finish(page, result, first, last)
         except Exception as error:
             result.status, result.error = "error", f"{type(error).__name__}: {error}"
+    total_fps = sum(result.fps or 0.0 for result in results if result.status == "streaming")
+    cores = report["server"].get("cpu_cores")
+    # CPU per processed frame: comparable between runs even when other work on the machine takes CPU away
+    report["server"]["cpu_ms_per_frame"] = round(cores * 1000 / total_fps, 1) if cores and total_fps else None
 
 
 def _close_quietly(browser) -> None:
@@ -665,7 +672,8 @@ def format_report(report: dict[str, Any]) -> str:
     server = report["server"]
     lines.append(
         f"server (pid {_fmt(server.get('pid'))}): {_fmt(server.get('cpu_cores'), 2)} cores of {report['cpu_count']}, "
-        f"RSS {_fmt(server.get('rss_mb'), 0)} MB (peak {_fmt(server.get('rss_mb_peak'), 0)} MB); viewers' Chromium "
+        f"{_fmt(server.get('cpu_ms_per_frame'))} ms CPU per processed frame, RSS {_fmt(server.get('rss_mb'), 0)} MB "
+        f"(peak {_fmt(server.get('rss_mb_peak'), 0)} MB); viewers' Chromium "
         f"{_fmt(report['viewers_chromium_cpu_cores'], 2)} cores; load average "
         + " -> ".join(f"{value:.2f}" for value in report["load_average_1min"])
     )

@@ -76,12 +76,17 @@ def block(record: dict[str, Any]) -> str:
     )
 
 
+def replace_block(text: str, start: str, end: str, block: str) -> str:
+    """``text`` with everything from ``start`` to ``end`` (markers included) replaced by ``block``."""
+    if start not in text or end not in text:
+        raise ValueError(f"README has no {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + block + tail
+
+
 def render(readme: str, record: dict[str, Any]) -> str:
-    if START not in readme or END not in readme:
-        raise ValueError(f"README has no {START} ... {END} block")
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return head + block(record) + tail
+    return replace_block(readme, START, END, block(record))
 
 
 def main(argv: list[str] | None = None) -> int:

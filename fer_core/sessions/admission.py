@@ -5,8 +5,9 @@ measured by ``python -m fer_core loadtest``), until some get no frames at all. W
 ``capacity`` live streams, and the next viewer is told "full, try again shortly" instead.
 
 - **Capacity**: ``FER_MAX_STREAMS`` (a positive integer) if set, else :func:`default_capacity`, which divides the
-  cores one app process can use (at most :data:`PROCESS_CORES`: one Python process, one event loop) by the
-  measured cost of one stream (:data:`STREAM_CORES`).
+  cores one app process can use (at most :data:`PROCESS_CORES`: one Python process, one event loop; planned at
+  :data:`TARGET_LOAD` of it) by the measured cost of one stream (:data:`STREAM_CORES`): 2 streams. Raise it on a
+  dedicated machine after measuring with the load test.
 - **A slot is taken by the first analysed frame** of a stream (:class:`StreamGate` is the frame callback), so a
   viewer who only opens the page takes none. Two viewers racing for the last slot: the later one's frames are
   not analysed, and its page shows the "full" message (and removes the player, which ends that stream).
@@ -41,6 +42,8 @@ STREAM_CORES = 0.3
 PROCESS_CORES = 1.0
 """The cores one app server process can keep busy: its WebRTC media (decode, encode, the event loop) and the
 analysis share one Python interpreter, and the load test never saw it use much more than one core."""
+TARGET_LOAD = 0.85
+"""Plan for this share of :data:`PROCESS_CORES`: the rest absorbs page reruns, start-ups and other work."""
 
 FULL_MESSAGE = "The live service is full"
 """How the page's "full" message starts (the load test and browser tests look for it)."""
@@ -53,11 +56,16 @@ class AdmissionConfigError(ValueError):
 
 
 def default_capacity(
-    cpu_count: int | None = None, *, stream_cores: float = STREAM_CORES, process_cores: float = PROCESS_CORES
+    cpu_count: int | None = None,
+    *,
+    stream_cores: float = STREAM_CORES,
+    process_cores: float = PROCESS_CORES,
+    target_load: float = TARGET_LOAD,
 ) -> int:
-    """Streams one app process holds: ``floor(min(cpu_count, process_cores) / stream_cores)``, at least 1."""
+    """Streams one app process holds at its target rate, at least 1:
+    ``floor(min(cpu_count, process_cores) * target_load / stream_cores)`` (2 with the measured defaults)."""
     cores = min(float(cpu_count or os.cpu_count() or 1), process_cores)
-    return max(1, math.floor(cores / stream_cores + 1e-9))
+    return max(1, math.floor(cores * target_load / stream_cores + 1e-9))
 
 
 def capacity_from_env(environ: Mapping[str, str] | None = None, cpu_count: int | None = None) -> int:
@@ -154,8 +162,9 @@ class StreamGate:
 
     A frame is analysed only while the session holds a slot (the first frame takes it); a frame that finds the
     server full is returned untouched and marks the gate refused, which the page shows. ``send_back=False``
-    (lean mode) analyses a grayscale copy (all the recognizer needs; no colour conversion, no overlay drawn)
-    and returns the frame as it came, since no video goes back to the browser.
+    (lean mode) analyses the frame exactly as with video sent back but draws no overlay and makes no new frame:
+    it returns the frame as it came, since no video goes back to the browser. (Analysing the decoder's luma
+    plane directly would skip a colour conversion, but Haar detection then differs on borderline faces.)
     """
 
     def __init__(self, admission: Admission, holder: Hashable, processor: Any, *, send_back: bool = True) -> None:
@@ -183,7 +192,7 @@ class StreamGate:
         self._refused = False
         if self.send_back:
             return self.processor(frame)
-        self.processor.process_bgr(frame.to_ndarray(format="gray"), capture_time=frame.time, draw=False)
+        self.processor.process_bgr(frame.to_ndarray(format="bgr24"), capture_time=frame.time, draw=False)
         return frame
 
     def on_ended(self) -> None:

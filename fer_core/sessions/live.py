@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -143,6 +143,14 @@ class LiveStats:
         )
 
 
+class FrameAnalytics(Protocol):
+    """The per-frame hooks of :class:`~fer_core.sessions.live_analytics.LiveAnalytics`."""
+
+    def calibrate(self, probabilities: Any, t: float) -> Any: ...
+
+    def observe(self, t: float, state: MoodState, *, faces: int) -> Any: ...
+
+
 class LiveProcessor:
     """Analyse frames, draw the overlay server-side, smooth the mood, keep fps, lag and a 60 s mood timeline.
 
@@ -178,6 +186,8 @@ class LiveProcessor:
         self._faces: tuple[FaceResult, ...] = ()
         self._last_frame_at: float | None = None
         self._frame_size: tuple[int, int] | None = None
+        self.analytics: FrameAnalytics | None = None
+        """Per-session analytics (calibration before the tracker, a reading per frame after it), or ``None``."""
 
     # --- settings (called from the page script) -------------------------------------------------------------
     def set_detector(self, config: DetectorConfig) -> None:
@@ -216,7 +226,7 @@ class LiveProcessor:
     def process_bgr(self, image: np.ndarray, *, capture_time: float | None = None, draw: bool = True) -> np.ndarray:
         """Analyse one BGR frame and return it with the overlay drawn (in place when ``image`` is writable).
 
-        ``draw=False`` (lean mode: no video goes back) only analyses; ``image`` may then be grayscale.
+        ``draw=False`` (lean mode: no video goes back) only analyses.
         """
         if draw and not image.flags.writeable:
             image = image.copy()
@@ -241,8 +251,12 @@ class LiveProcessor:
             with self._lock:
                 self._errors += 1
             return image
-        state = self.tracker.update(faces[0].probabilities if faces else None, timestamp=started)
-        if draw:
+        probabilities = faces[0].probabilities if faces else None
+        analytics = self.analytics
+        if analytics is not None:
+            probabilities = analytics.calibrate(probabilities, started)
+        state = self.tracker.update(probabilities, timestamp=started)
+        if True:
             draw_results(image, faces, bgr=True)
         finished = self._clock()
         with self._lock:
@@ -254,6 +268,8 @@ class LiveProcessor:
             self._fps.tick(finished)
             self._lag.record(capture_time, started, finished)
         self.timeline.add(started, state)
+        if analytics is not None:
+            analytics.observe(started, state, faces=len(faces))
         return image
 
     def end_stream(self, wait_s: float = 5.0) -> None:

@@ -90,8 +90,9 @@ def _full_notice(gate: StreamGate) -> None:
     state = gate.admission.state()
     if not state.full:
         st.rerun(scope="app")  # a slot is free: show the player again
+    in_use = "its one live stream is in use" if state.capacity == 1 else f"all {state.capacity} live streams are in use"
     st.warning(
-        f"{FULL_MESSAGE}: all {state.capacity} live stream{'s' if state.capacity != 1 else ''} are in use. "
+        f"{FULL_MESSAGE}: {in_use}. "
         "Try again shortly: this page checks every few seconds and shows the START button as soon as a stream "
         "ends. (Photos can still be analysed on the Upload page.)",
         icon="⏳",
@@ -107,6 +108,11 @@ def may_stream(gate: StreamGate, *, streaming: bool) -> bool:
     st.session_state[_PLAYER_SHOWN_KEY] = shown
     if not shown:
         _full_notice(gate)
+    elif not gate.send_back:
+        st.caption(
+            f"Lean mode ('{SEND_BACK_LABEL}' off): the server analyses your video and sends none back; "
+            "your mood and the readouts are beside the player."
+        )
     return shown
 
 

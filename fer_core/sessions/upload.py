@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from fer_core.mood.affect import affect
 from fer_core.recognition.drawing import draw_results
 from fer_core.recognition.image_io import MIB, ImageLimits, ImageLoadError, display_name, load_image
 from fer_core.recognition.recognizer import EmotionRecognizer
@@ -91,6 +92,16 @@ class UploadAnalysis:
     def dominant(self) -> FaceResult | None:
         """The largest face (results are sorted largest first)."""
         return self.faces[0] if self.faces else None
+
+
+def describe_affect(face: FaceResult) -> str:
+    """One line with the face's valence and arousal (:mod:`fer_core.mood.affect`), e.g.
+    ``"Valence +0.62 (pleasant) · arousal +0.21 (activated)"``."""
+    point = affect(face.probabilities)
+    valence, arousal = point.as_tuple()
+    feel = "pleasant" if valence > 0.1 else "unpleasant" if valence < -0.1 else "neutral"
+    energy = "activated" if arousal > 0.1 else "deactivated" if arousal < -0.1 else "calm-neutral"
+    return f"Valence {valence:+.2f} ({feel}) · arousal {arousal:+.2f} ({energy})"
 
 
 def analyze_upload(
