@@ -109,3 +109,13 @@ def evaluate_fixture_run(model_path: Path, run_dir: Path, out_dir: Path) -> dict
         reports_dir=out_dir / "reports",
         cache_dir=out_dir / "cache",
     )
+
+
+def run_coroutine(coroutine):
+    """``asyncio.run(coroutine)`` in a thread of its own: Playwright's sync API (the browser tests, earlier in the
+    same session) leaves an event loop running in the main thread, where ``asyncio.run`` refuses to start."""
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

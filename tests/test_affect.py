@@ -175,3 +175,20 @@ def test_mood_wing_modules_import_neither_tensorflow_nor_streamlit() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_readme_coordinate_table_is_the_one_the_code_uses():
+    from pathlib import Path
+
+    from fer_core.mood.affect import COORDINATES
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+    def cell(value: float) -> str:
+        return f"{value:+.2f}".replace("+0.00", "0.00").replace("-0.00", "0.00")
+
+    for axis, name in ((0, "valence"), (1, "arousal")):
+        cells = [cell(float(v)) for v in COORDINATES[:6, axis]] + ["0"]  # neutral: the origin
+        assert COORDINATES[6, axis] == 0.0
+        row = f"| {name} | " + " | ".join(cells) + " |"
+        assert row in readme, row

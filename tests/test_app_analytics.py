@@ -220,3 +220,27 @@ def test_video_page_says_what_is_wrong_with_a_bad_file():
     assert not at.exception
     assert len(at.error) == 1 and "holiday.mp4 is not a video this app can read" in at.error[0].value
     assert not at.metric
+
+
+def test_the_event_feed_is_opt_in_and_gets_the_pretend_moods_events(webrtc_calls, monkeypatch, tmp_path):
+    path = tmp_path / "events.jsonl"
+    at = pretend(run(LIVE), "sad", reruns=3)
+    assert at.session_state[ANALYTICS_KEY].watcher is None, "off without FER_EVENTS_URL / FER_EVENTS_FILE"
+
+    monkeypatch.setenv("FER_EVENTS_FILE", str(path))
+    at = pretend(run(LIVE), "sad", reruns=3)
+    assert not at.exception and not at.error
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "mood_changed" not in (path.read_text() if path.exists() else ""):
+        time.sleep(0.1)
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {event["session_id"] for event in events} == {at.session_state[ANALYTICS_KEY].session_id}
+    assert ("mood_changed", "sad") in [(event["type"], event.get("to")) for event in events]
+    assert any(event["type"] == "item_shown" for event in events)
+
+
+def test_a_refused_event_url_is_a_warning_not_a_crash(webrtc_calls, monkeypatch):
+    monkeypatch.setenv("FER_EVENTS_URL", "http://example.com/hook")
+    at = run(LIVE)
+    assert not at.exception and not at.error
+    assert any("The event feed is off" in text and "example.com" in text for text in texts(at.warning))

@@ -166,8 +166,14 @@ def test_live_page_renders_its_settings_and_idle_panels(webrtc_calls):
     assert call["mode"] == WebRtcMode.SENDRECV
     assert call["rtc_configuration"] == {"iceServers": []}, "no STUN/TURN unless configured"
     assert call["async_processing"] is True, "only the newest frame is processed"
-    assert call["media_stream_constraints"] == {"video": True, "audio": False}
-    assert call["video_frame_callback"] is at.session_state["live_processor"]
+    # 640x480 at 15 fps (fer_core.sessions.rtc.StreamConfig); frames reach this session's processor through its
+    # admission gate (fer_core.sessions.admission.StreamGate), which ends the stream's moods and frees its slot
+    assert call["media_stream_constraints"] == {
+        "video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "frameRate": {"ideal": 15, "max": 15}},
+        "audio": False,
+    }
+    assert call["video_frame_callback"].processor is at.session_state["live_processor"]
+    assert call["on_video_ended"] == call["video_frame_callback"].on_ended
     assert [slider.label for slider in at.sidebar.slider] == [
         "Smoothing time constant (s)", "Dwell before the mood changes (s)",
     ]  # fmt: skip

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from conftest import run_coroutine
 from streamlit.runtime.scriptrunner import script_runner
 
 from fer_core.sessions.app_support import (
@@ -176,7 +177,7 @@ def _open_a_session(port: int, timeout_s: float) -> list[bytes]:
                     return received
             raise AssertionError("the first page did not finish")
 
-    return asyncio.run(session())
+    return run_coroutine(session())
 
 
 @pytest.mark.slow

@@ -206,3 +206,19 @@ def test_check_command_prints_the_numbers(capsys) -> None:
     buffer = io.StringIO()
     check.calibration_check(kdef="/nonexistent", out=buffer)
     assert "KDEF: not found" in buffer.getvalue()
+
+
+def test_readme_calibration_table_is_what_the_check_measures():
+    """README's calibration numbers are re-measured by the synthetic check (seeded), not typed by hand."""
+    from pathlib import Path
+
+    from fer_core.mood.calibration_check import synthetic_check
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for expression, summary in synthetic_check().items():
+        rest, caught, frames = summary["rest_neutral_share"], summary["caught"], summary["mean_frames"]
+        row = (
+            f"| {expression} | {rest[0]:.0%} -> {rest[1]:.0%} of resting frames | {caught[0]} -> {caught[1]} of "
+            f"{summary['clips']} | {frames[0]:.1f} -> {frames[1]:.1f} | {summary['sooner']} / {summary['later']} |"
+        )
+        assert row in readme, row

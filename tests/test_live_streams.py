@@ -14,6 +14,7 @@ import pytest
 from aiortc.codecs import vpx
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack, VideoStreamTrack
+from conftest import run_coroutine
 
 from fer_core.measure.sample_frames import one_face_frame
 from fer_core.sessions import webrtc_media
@@ -95,9 +96,9 @@ async def _slow_consumer(relay: MediaRelay, n: int) -> list[int]:
 
 def test_latest_frame_relay_skips_stale_frames_where_aiortc_queues_them():
     n = 60
-    queued = asyncio.run(_slow_consumer(MediaRelay(), n))
+    queued = run_coroutine(_slow_consumer(MediaRelay(), n))
     assert queued == list(range(1, n + 1)), "aiortc's default relay should queue every frame (the old behaviour)"
-    latest = asyncio.run(_slow_consumer(webrtc_media.latest_frame_relay_class()(), n))
+    latest = run_coroutine(_slow_consumer(webrtc_media.latest_frame_relay_class()(), n))
     assert latest == sorted(set(latest)), latest
     assert len(latest) < n / 3, f"the slow consumer got {len(latest)} of {n} frames: they were queued"
     assert latest[-1] >= n - 6, f"the last frame seen ({latest[-1]}) was not one of the newest"

@@ -164,3 +164,10 @@ def test_interrupted_run_stops_its_browsers_and_server():
     time.sleep(1)
     alive = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"processes left running after Ctrl-C: {alive}"
+
+
+def test_hard_timeout_interrupts_a_blocked_run():
+    started = time.monotonic()
+    with pytest.raises(loadtest.LoadTestTimeout), loadtest._hard_timeout(0.3):
+        time.sleep(5)
+    assert time.monotonic() - started < 2

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import fer_fixture_faces
 
 from fer_core import ClassifierConfig, EmotionClassifier
 from fer_core.recognition.views import VIEW_SETS, View, average_views, expand_views, resolve_views
-from tests.conftest import fer_fixture_faces
 
 
 def _ramp_batch(count: int = 3) -> np.ndarray:
@@ -111,8 +111,9 @@ def test_an_ensemble_averages_its_members_probabilities(tmp_path):
     """ClassifierConfig(members=...): the main model's and each member's probabilities, averaged per view."""
     import shutil
 
+    from conftest import save_small_random_model
+
     from fer_core.recognition.classifier import DEFAULT_MODEL_PATH, ModelLoadError
-    from tests.conftest import save_small_random_model
 
     for name in (DEFAULT_MODEL_PATH.name, "fer_model.int8.tflite", "fer_model.int8.json"):
         shutil.copyfile(DEFAULT_MODEL_PATH.parent / name, tmp_path / name)

@@ -358,6 +358,8 @@ def _set_lean(page) -> None:
 def _start_viewer(page, result: ViewerResult, *, timeout_s: float = VIEWER_START_S) -> None:
     """Press START until frames come back (the known streamlit-webrtc start flake gets retries) or the app says
     it is full; sets ``result.status``."""
+    from playwright.sync_api import Error as PlaywrightError
+
     from fer_core.measure.live_page import CONSENT_BUTTON, click_start, frames_processed, webrtc_button
 
     deadline = time.monotonic() + timeout_s
@@ -370,7 +372,8 @@ def _start_viewer(page, result: ViewerResult, *, timeout_s: float = VIEWER_START
         if webrtc_button(page, "Start").count():
             break
         if consent.count():
-            consent.first.click()
+            with contextlib.suppress(PlaywrightError):  # re-rendered while clicked: try again
+                consent.first.click(timeout=3_000)
         page.wait_for_timeout(250)
     clicked = time.monotonic()
     click_start(page)

@@ -36,9 +36,10 @@ ENV_VAR = "FER_MAX_STREAMS"
 STALE_AFTER_S = 10.0
 """A slot whose stream delivered no frame for this long is free for the next viewer."""
 
-STREAM_CORES = 0.3
+STREAM_CORES = 0.4
 """CPU cores one live stream costs the app server (640x480 at 15 fps, video sent back), measured with
-``python -m fer_core loadtest`` on the 2-core development machine (numbers in docs/deployment.md)."""
+``python -m fer_core loadtest``: 27 ms of server CPU per processed frame with the live page's analytics (2
+viewers; 0.30 cores for one stream before them), times 15 frames a second (numbers in docs/deployment.md)."""
 PROCESS_CORES = 1.0
 """The cores one app server process can keep busy: its WebRTC media (decode, encode, the event loop) and the
 analysis share one Python interpreter, and the load test never saw it use much more than one core."""

@@ -256,7 +256,7 @@ class LiveProcessor:
         if analytics is not None:
             probabilities = analytics.calibrate(probabilities, started)
         state = self.tracker.update(probabilities, timestamp=started)
-        if True:
+        if draw:
             draw_results(image, faces, bgr=True)
         finished = self._clock()
         with self._lock:

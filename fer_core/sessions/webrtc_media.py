@@ -22,6 +22,7 @@ Both patch the libraries in this process once (idempotent), before the first str
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import threading
@@ -93,13 +94,19 @@ def install_latest_frame_relay() -> bool:
     relay_class = latest_frame_relay_class()
     with _lock:
         current = getattr(runtime, _RELAY_ATTR, None)
-        if current is None:
+        if current is not None:
+            return isinstance(current, relay_class)
+        try:
             loop = webrtc_relay.get_global_event_loop()
+            if not isinstance(loop, asyncio.AbstractEventLoop):  # e.g. Streamlit's AppTest mocks the runtime
+                return False
             with webrtc_relay.loop_context(loop):
                 setattr(runtime, _RELAY_ATTR, relay_class())
-            logger.info("streamlit-webrtc uses a latest-frame relay (no queue of stale video frames)")
-            return True
-        return isinstance(current, relay_class)
+        except Exception:  # never break the page over an optimisation: streamlit-webrtc makes its default relay
+            logger.warning("no latest-frame relay: streamlit-webrtc keeps its default", exc_info=True)
+            return False
+        logger.info("streamlit-webrtc uses a latest-frame relay (no queue of stale video frames)")
+        return True
 
 
 def prepare_live_media(threads: int = CODEC_THREADS) -> None:

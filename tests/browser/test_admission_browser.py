@@ -7,6 +7,7 @@ environment when the server starts).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -44,14 +45,16 @@ def one_slot_server(chromium):
 
 def _agree(page) -> None:
     """Press the live page's consent button if it asks (the player, or the notice, comes after it)."""
+    from playwright.sync_api import Error as PlaywrightError
+
     consent = page.get_by_role("button", name=CONSENT_BUTTON)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        if consent.count():
-            consent.first.click()
-            return
         if webrtc_button(page, "Start").count() or page.get_by_text(FULL_MESSAGE).count():
             return
+        if consent.count():
+            with contextlib.suppress(PlaywrightError):  # re-rendered while clicked: try again
+                consent.first.click(timeout=3_000)
         page.wait_for_timeout(250)
 
 
@@ -100,3 +103,33 @@ def test_second_viewer_is_told_full_and_streams_after_the_first_stops(one_slot_s
     page_a.screenshot(path=str(ARTIFACTS / "admission_full_a.png"))
     print(f"\n[admission] B told 'full' {took:.1f} s after A started; B's START back {freed:.1f} s after A's STOP")
     click_stop(page_b)
+
+
+def test_two_starts_at_once_one_streams_and_the_other_is_told_full(one_slot_server, launch, tmp_path):
+    """Both press START before either stream delivers: the first frame to arrive takes the slot, the other stream
+    is refused frame by frame (never analysed), and its page swaps the player for the notice."""
+    clip = face_clip(tmp_path / "face.y4m", (320, 240), fps=10)
+    pages = [launch(clip), launch(clip)]
+    for page in pages:
+        open_page(page, one_slot_server.url, "Live_webcam", "Live webcam")
+        _agree(page)
+        assert _wait_until(page, lambda p=page: webrtc_button(p, "Start").count() > 0, 60) is not None
+    for page in pages:
+        webrtc_button(page, "Start").click()  # back to back, no waiting
+    notices = [page.get_by_text(FULL_MESSAGE).first for page in pages]
+
+    def settled() -> bool:
+        return any(frames_processed(page) > 0 for page in pages) and any(notice.count() for notice in notices)
+
+    assert _wait_until(pages[0], settled, 60) is not None, (
+        f"frames {[frames_processed(p) for p in pages]}, notices {[n.count() for n in notices]}"
+    )
+    winner = 0 if frames_processed(pages[0]) > 0 else 1
+    loser = 1 - winner
+    assert notices[loser].count() and not notices[winner].count()
+    assert frames_processed(pages[loser]) == 0, "the refused stream was analysed"
+    assert webrtc_button(pages[loser], "Start").count() == 0 and webrtc_button(pages[loser], "Stop").count() == 0
+    running = frames_processed(pages[winner])
+    assert wait_for_frames(pages[winner], running, 15) is not None, "the stream that got the slot stopped"
+    pages[loser].screenshot(path=str(ARTIFACTS / "admission_race_loser.png"))
+    click_stop(pages[winner])

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from fer_core.recognition.drawing import EMOTION_COLORS_RGB
+from fer_core.sessions.rtc import StreamConfig
 
 from .app_driver import (
     WEBRTC_IFRAME,
@@ -36,9 +37,12 @@ from .y4m import from_i420, to_i420, write_y4m
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 FPS = int(os.environ.get("FER_TEST_CLIP_FPS", "30"))
-MIN_FPS = float(os.environ.get("FER_TEST_MIN_FPS", "20.0"))
-"""Processed frames per second the live page must sustain for one viewer of a 30 fps camera (README: 29.9
-measured, at least 20 on the 2-core development machine; lower it by hand only on a machine known to be slower)."""
+STREAM_FPS = min(FPS, StreamConfig.from_env().fps)
+"""Frames per second the browser sends: the camera's rate, capped by what the page asks for (15 by default)."""
+MIN_FPS = float(os.environ.get("FER_TEST_MIN_FPS", str(round(STREAM_FPS * 2 / 3, 1))))
+"""Processed frames per second the live page must sustain for one viewer: two thirds of what the browser sends
+(30 fps camera capped at 15 by the page: at least 10; the load test measured 15.0 on the 2-core development
+machine). Lower it by hand only on a machine known to be slower."""
 MIN_CONFIDENCE = float(os.environ.get("FER_TEST_MIN_CONFIDENCE", "0.55"))
 """Faces used must be read clearly above the mood's confidence floor (0.45), so video compression cannot flip them."""
 
