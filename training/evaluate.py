@@ -185,6 +185,49 @@ def _training_from_card(previous: dict[str, Any], card_path: Path) -> TrainingRe
     )
 
 
+def _inference_record(classifier, views: str) -> dict[str, Any]:
+    """How the card's numbers were computed: views, runtime, ensemble members and the int8 copy's record."""
+    from training.data import source_fingerprint
+
+    inference: dict[str, Any] = {
+        "views": views,
+        "stream_views": classifier.config.stream_views,
+        "flip_tta": views == "flip",
+        "runtime": classifier.runtime,
+    }
+    if classifier.member_paths:
+        inference["members"] = [
+            {"file": str(path), "sha256": source_fingerprint(path)} for path in classifier.member_paths
+        ]
+    if classifier.quantized_model is not None:
+        inference["quantization"] = classifier.quantized_model.record
+    return inference
+
+
+def _headline_figures(metrics: dict[str, Any], private, probabilities: np.ndarray, views: str, reports_dir: Path):
+    """The PrivateTest confusion matrix and misclassified faces of the headline configuration."""
+    from fer_core.sessions.model_card import metrics_key, views_label
+    from training import reports
+
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    suffix = f" ({views_label(views)})" if views != "none" else ""
+    headline = metrics[metrics_key("PrivateTest", views)]
+    return {
+        "confusion_matrix": reports.plot_confusion_matrix(
+            np.asarray(headline["confusion_matrix"]),
+            reports_dir / "confusion_matrix.png",
+            f"PrivateTest confusion matrix{suffix}, accuracy {headline['accuracy']:.2%}",
+        ),
+        "misclassified": reports.plot_misclassified(
+            private.images,
+            private.labels,
+            probabilities.argmax(1),
+            probabilities.max(1),
+            reports_dir / "misclassified.png",
+        ),
+    }
+
+
 def evaluate(
     model_path: Path,
     data: Path,
@@ -197,68 +240,58 @@ def evaluate(
     cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model_path``; write the card and reports; return the card."""
-    from fer_core.labels import EMOTIONS
     from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
-    from fer_core.recognition.preprocessing import INPUT_SIZE, PREPROCESSING_DESCRIPTION
-    from fer_core.sessions.model_card import metrics_key, views_label
-    from training import reports
     from training.data import load_fer2013, source_fingerprint
 
     classifier = EmotionClassifier(model_path)  # the app's runtime: the int8 copy when it matches, else float32
     splits = load_fer2013(data, **({"cache_dir": cache_dir} if cache_dir else {}))
     metrics, private_probabilities = _test_metrics(classifier, splits, views)
-    inference: dict[str, Any] = {
-        "views": views,
-        "stream_views": classifier.config.stream_views,
-        "flip_tta": views == "flip",
-        "runtime": classifier.runtime,
-        **(
-            {"members": [{"file": str(path), "sha256": source_fingerprint(path)} for path in classifier.member_paths]}
-            if classifier.member_paths
-            else {}
-        ),
-    }
     float_metrics = None
     if classifier.quantized_model is not None:
-        inference["quantization"] = classifier.quantized_model.record
-        float_metrics, _ = _test_metrics(
-            EmotionClassifier(model_path, ClassifierConfig(runtime="float")), splits, views
-        )
-
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    suffix = f" ({views_label(views)})" if views != "none" else ""
-    private = splits["PrivateTest"]
-    headline_key = metrics_key("PrivateTest", views)
-    figures = {
-        "confusion_matrix": reports.plot_confusion_matrix(
-            np.asarray(metrics[headline_key]["confusion_matrix"]),
-            reports_dir / "confusion_matrix.png",
-            f"PrivateTest confusion matrix{suffix}, accuracy {metrics[headline_key]['accuracy']:.2%}",
-        ),
-        "misclassified": reports.plot_misclassified(
-            private.images,
-            private.labels,
-            private_probabilities.argmax(1),
-            private_probabilities.max(1),
-            reports_dir / "misclassified.png",
-        ),
-    }
+        as_float = EmotionClassifier(model_path, ClassifierConfig(runtime="float"))
+        float_metrics, _ = _test_metrics(as_float, splits, views)
+    figures = _headline_figures(metrics, splits["PrivateTest"], private_probabilities, views, reports_dir)
     model_sha256 = source_fingerprint(model_path)
     previous = _previous_card(card_path, model_sha256)
     record = training_record(run_dir, reports_dir) if run_dir is not None else _training_from_card(previous, card_path)
     if record.curves is not None:
         figures["training_curves"] = record.curves
+    card = _card(classifier, model_sha256, data, splits, record, metrics, float_metrics, views)
+    card.update(
+        reports={
+            name: str(path.relative_to(card_path.parent)) if path.is_relative_to(card_path.parent) else str(path)
+            for name, path in figures.items()
+        },
+        evaluation_command=command,
+        evaluated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **({"real_photos": previous["real_photos"]} if "real_photos" in previous else {}),
+    )
+    card_path.parent.mkdir(parents=True, exist_ok=True)
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    logger.info("wrote %s and %s", card_path, ", ".join(str(p) for p in figures.values()))
+    return card
 
-    card = {
+
+def _card(
+    classifier, model_sha256: str, data: Path, splits: dict, record: TrainingRecord, metrics, float_metrics, views
+):
+    """The card's fields that do not depend on where the figures went."""
+    from fer_core.labels import EMOTIONS
+    from fer_core.recognition.preprocessing import INPUT_SIZE, PREPROCESSING_DESCRIPTION
+    from fer_core.sessions.model_card import metrics_key
+    from training.data import source_fingerprint
+
+    headline = metrics[metrics_key("PrivateTest", views)]
+    return {
         "card_version": CARD_VERSION,
-        "model_file": model_path.name,
+        "model_file": classifier.model_path.name,
         "model_sha256": model_sha256,
         "classes": list(EMOTIONS),
         "input_shape": [INPUT_SIZE, INPUT_SIZE, 1],
         "preprocessing": PREPROCESSING_DESCRIPTION + " (fer_core.recognition.preprocessing.prepare_faces)",
         "params": int(classifier.model.count_params()),
         "architecture": classifier.model.name,
-        "inference": inference,
+        "inference": _inference_record(classifier, views),
         "training": record.config,
         "training_epochs_logged": record.epochs_logged,
         "data": {
@@ -274,23 +307,12 @@ def evaluate(
             "views": views,
             "flip_tta": views == "flip",
             "runtime": classifier.runtime,
-            "accuracy": metrics[headline_key]["accuracy"],
-            "macro_f1": metrics[headline_key]["macro_f1"],
+            "accuracy": headline["accuracy"],
+            "macro_f1": headline["macro_f1"],
         },
         "metrics": metrics,
         **({"metrics_float": float_metrics} if float_metrics is not None else {}),
-        "reports": {
-            name: str(path.relative_to(card_path.parent)) if path.is_relative_to(card_path.parent) else str(path)
-            for name, path in figures.items()
-        },
-        "evaluation_command": command,
-        "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        **({"real_photos": previous["real_photos"]} if "real_photos" in previous else {}),
     }
-    card_path.parent.mkdir(parents=True, exist_ok=True)
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-    logger.info("wrote %s and %s", card_path, ", ".join(str(p) for p in figures.values()))
-    return card
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -167,6 +167,52 @@ def _fps(recognizer, frames: list[np.ndarray], count: int, workers: int) -> floa
     return workers * count / elapsed
 
 
+def _time_frames(
+    recognizer, frames: dict[str, np.ndarray], runs: int, warmup: int, baseline_runs: int
+) -> tuple[dict[str, Any], list[np.ndarray], float]:
+    """Per frame: detection, photo path, tracked stream and the naive baseline; the face crops; the speed-up."""
+    from fer_core.measure.baseline import NaiveHaarDetector, naive_analyze
+    from fer_core.recognition.drawing import draw_results
+    from fer_core.recognition.preprocessing import resize_face, to_gray
+    from fer_core.recognition.results import FaceResult
+
+    naive = NaiveHaarDetector(scale_factor=1.1, min_neighbors=5)
+    rows: dict[str, Any] = {}
+    crops: list[np.ndarray] = []
+    ours_total = baseline_total = 0.0
+    for name, frame in frames.items():
+        gray = to_gray(frame)
+        boxes = recognizer.detector.detect(gray)
+        crops += [resize_face(gray[y : y + h, x : x + w]) for x, y, w, h in boxes]
+        canvas = frame.copy()
+        tracker = recognizer.new_tracker()
+
+        def end_to_end(frame=frame, canvas=canvas) -> None:
+            draw_results(canvas, recognizer.analyze(frame))
+
+        def baseline(frame=frame, canvas=canvas) -> None:
+            model = recognizer.classifier.model
+            draw_results(canvas, [FaceResult.from_array(box, p) for box, p in naive_analyze(model, naive, frame)])
+
+        def stream(frame=frame, canvas=canvas, tracker=tracker) -> None:
+            draw_results(canvas, recognizer.analyze(frame, tracker=tracker))
+
+        ours = _time(end_to_end, runs, warmup)
+        slow = _time(baseline, baseline_runs, min(warmup, 1))
+        ours_total += statistics.median(ours)
+        baseline_total += statistics.median(slow)
+        rows[name] = {
+            "faces_detected": len(boxes),
+            "detection_ms": summarize_ms(_time(partial(recognizer.detector.detect, gray), runs, warmup)),
+            "end_to_end_ms": summarize_ms(ours),
+            "stream_end_to_end_ms": summarize_ms(_time(stream, runs, warmup)),
+            "baseline_faces_detected": len(naive.detect(gray)),
+            "baseline_end_to_end_ms": summarize_ms(slow),
+            "speedup": round(statistics.median(slow) / statistics.median(ours), 2),
+        }
+    return rows, crops, round(baseline_total / ours_total, 2)
+
+
 def run_bench(
     *,
     size: tuple[int, int] = (640, 480),
@@ -195,14 +241,10 @@ def run_bench(
     tensorflow_import_s = time.perf_counter() - started
     import cv2
 
-    from fer_core.measure.baseline import NaiveHaarDetector, naive_analyze
     from fer_core.measure.sample_frames import sample_frames
     from fer_core.measure.tracking_eval import CameraMotion, compare_tracking
     from fer_core.recognition.classifier import ClassifierConfig, configure_threads
-    from fer_core.recognition.drawing import draw_results
-    from fer_core.recognition.preprocessing import resize_face, to_gray
     from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
-    from fer_core.recognition.results import FaceResult
 
     if threads:
         configure_threads(threads, threads)
@@ -225,42 +267,9 @@ def run_bench(
         "model_load_s": round(classifier.load_seconds, 4),
         "frames": {},
     }  # fmt: skip
-    naive = NaiveHaarDetector(scale_factor=1.1, min_neighbors=5)
-    crops = []
-    ours_total = baseline_total = 0.0
-    for name, frame in frames.items():
-        gray = to_gray(frame)
-        boxes = recognizer.detector.detect(gray)
-        crops += [resize_face(gray[y : y + h, x : x + w]) for x, y, w, h in boxes]
-        canvas = frame.copy()
-
-        def end_to_end(frame=frame, canvas=canvas) -> None:
-            draw_results(canvas, recognizer.analyze(frame))
-
-        def baseline(frame=frame, canvas=canvas) -> None:
-            results = [FaceResult.from_array(box, p) for box, p in naive_analyze(classifier.model, naive, frame)]
-            draw_results(canvas, results)
-
-        tracker = recognizer.new_tracker()
-
-        def stream(frame=frame, canvas=canvas, tracker=tracker) -> None:
-            draw_results(canvas, recognizer.analyze(frame, tracker=tracker))
-
-        detection = _time(partial(recognizer.detector.detect, gray), runs, warmup)
-        ours = _time(end_to_end, runs, warmup)
-        streamed = _time(stream, runs, warmup)
-        slow = _time(baseline, baseline_runs, min(warmup, 1))
-        ours_total += statistics.median(ours)
-        baseline_total += statistics.median(slow)
-        report["frames"][name] = {
-            "faces_detected": len(boxes),
-            "detection_ms": summarize_ms(detection),
-            "end_to_end_ms": summarize_ms(ours),
-            "stream_end_to_end_ms": summarize_ms(streamed),
-            "baseline_faces_detected": len(naive.detect(gray)),
-            "baseline_end_to_end_ms": summarize_ms(slow),
-            "speedup": round(statistics.median(slow) / statistics.median(ours), 2),
-        }
+    report["frames"], crops, report["speedup_over_baseline"] = _time_frames(
+        recognizer, frames, runs, warmup, baseline_runs
+    )
     if not crops:
         raise RuntimeError("the detector found no face in the sample frames; cannot time classification")
     batch8 = [crops[i % len(crops)] for i in range(8)]
@@ -273,7 +282,6 @@ def run_bench(
     report["fps_1_thread"] = round(_fps(recognizer, frame_list, runs, 1), 2)
     report["fps_parallel"] = round(_fps(recognizer, frame_list, runs, parallel), 2)
     report["parallel_threads"] = parallel
-    report["speedup_over_baseline"] = round(baseline_total / ours_total, 2)
     motion = CameraMotion(frames=clip_frames)
     report["tracking"] = {  # on the samples at their own 640x480: the clip needs their true face boxes
         sample.name: compare_tracking(recognizer, sample, motion=motion) for sample in samples if sample.faces

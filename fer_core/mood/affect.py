@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +62,7 @@ import numpy as np
 
 from fer_core.labels import EMOTIONS, NUM_CLASSES
 from fer_core.mood.tracker import MoodState
+from fer_core.mood.validation import require_finite
 
 logger = logging.getLogger(__name__)
 
@@ -155,10 +155,7 @@ class AffectConfig:
     """After this long without a reading, the smoother forgets its value."""
 
     def __post_init__(self) -> None:
-        for name in ("time_constant_s", "stale_after_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                raise ValueError(f"AffectConfig.{name} must be a finite number, got {value!r}")
+        require_finite(self, "time_constant_s", "stale_after_s")
         if self.time_constant_s < 0:
             raise ValueError(f"AffectConfig.time_constant_s must be >= 0 seconds, got {self.time_constant_s!r}")
         if self.stale_after_s <= 0:

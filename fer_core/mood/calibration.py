@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
-import numbers
 import sys
 import threading
 import time
@@ -53,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fer_core.labels import EMOTIONS, NUM_CLASSES
+from fer_core.mood.validation import require_finite
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +75,7 @@ class CalibrationConfig:
     """Resting probabilities are floored at this before dividing (caps each emotion's gain)."""
 
     def __post_init__(self) -> None:
-        for name in ("duration_s", "rest_floor"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                raise ValueError(f"CalibrationConfig.{name} must be a finite number, got {value!r}")
+        require_finite(self, "duration_s", "rest_floor")
         if self.duration_s <= 0:
             raise ValueError(f"CalibrationConfig.duration_s must be > 0 seconds, got {self.duration_s!r}")
         if isinstance(self.min_frames, bool) or not isinstance(self.min_frames, int) or self.min_frames < 1:

@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
-import numbers
 import threading
 import warnings
 from collections import Counter, defaultdict, deque
@@ -49,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from fer_core.mood.readings import FrameReading
+from fer_core.mood.validation import require_finite
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +70,9 @@ class ReactionConfig:
     """Seed of the bootstrap's random generator (same data, same interval)."""
 
     def __post_init__(self) -> None:
+        require_finite(self, "end_window_s", "max_frame_gap_s", unit=" of seconds")
         for name in ("end_window_s", "max_frame_gap_s"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value)):
-                raise ValueError(f"ReactionConfig.{name} must be a finite number of seconds, got {value!r}")
             if value <= 0:
                 raise ValueError(f"ReactionConfig.{name} must be > 0 seconds, got {value!r}")
         if isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int) or self.min_samples < 2:

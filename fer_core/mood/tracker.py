@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fer_core.labels import EMOTIONS, NUM_CLASSES
+from fer_core.mood.validation import require_finite
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +49,7 @@ class MoodConfig:
     """After this long without a face, the tracker resets to no mood."""
 
     def __post_init__(self) -> None:
-        for name in ("time_constant_s", "dwell_s", "stale_after_s", "confidence_floor"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                raise ValueError(f"MoodConfig.{name} must be a finite number, got {value!r}")
+        require_finite(self, "time_constant_s", "dwell_s", "stale_after_s", "confidence_floor")
         for name in ("time_constant_s", "dwell_s"):  # 0 is meaningful: no smoothing, no dwell
             if getattr(self, name) < 0:
                 raise ValueError(f"MoodConfig.{name} must be >= 0 seconds, got {getattr(self, name)!r}")

@@ -25,7 +25,6 @@ mapping is linear, so this is the smoothed valence/arousal of the tracked face).
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +44,7 @@ from fer_core.mood.readings import FrameReading
 from fer_core.mood.session_export import SessionExport, SessionLog, build_export
 from fer_core.mood.timeline import MoodTimeline
 from fer_core.mood.tracker import MoodState, MoodTracker
+from fer_core.mood.validation import require_finite
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +65,7 @@ class LiveAnalyticsConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("cooldown_s", "pretend_step_s", "pretend_fps", "pretend_confidence", "pretend_noise"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"LiveAnalyticsConfig.{name} must be a finite number, got {value!r}")
+        require_finite(self, "cooldown_s", "pretend_step_s", "pretend_fps", "pretend_confidence", "pretend_noise")
         if self.cooldown_s < 0 or self.pretend_noise < 0:
             raise ValueError("LiveAnalyticsConfig.cooldown_s and pretend_noise must be >= 0")
         if self.pretend_step_s <= 0 or self.pretend_fps <= 0:
