@@ -198,8 +198,12 @@ def test_two_viewers_land_on_different_workers_and_each_keeps_streaming(
             page = context.new_page()
             page.set_default_timeout(30_000)
             open_page(page, base, "Live_webcam", "Live webcam")
+            route = {c["name"]: c["value"] for c in context.cookies()}.get("fer_worker")
+            # Without a route, the page's requests and its WebSocket scatter over the workers: it never works.
+            assert route in ("w1", "w2"), f"nginx gave the viewer no route cookie (fer_worker={route!r})"
             start_stream(page, first_frame_timeout_s=40)
-            routes.append({c["name"]: c["value"] for c in context.cookies()}.get("fer_worker"))
+            assert {c["name"]: c["value"] for c in context.cookies()}.get("fer_worker") == route, "the route moved"
+            routes.append(route)
             pages.append(page)
         # (a) Different workers: the route cookies nginx gave them differ.
         assert sorted(routes) == ["w1", "w2"], f"both viewers were routed alike: {routes}"
