@@ -35,23 +35,23 @@ else:
     st.info(f"Model accuracy: not evaluated yet. {card_message}", icon="ℹ️")
 
 st.subheader("Try it")
-links = st.columns(3)
-with links[0], st.container(border=True):
-    st.page_link("app_pages/1_Upload_photo.py", label="Upload a photo", icon="🖼️")
-    st.caption("Boxes, emotion probabilities per face and picks for the photo's mood.")
-with links[1], st.container(border=True):
-    st.page_link("app_pages/2_Live_webcam.py", label="Live webcam", icon="🎥")
-    st.caption("Real-time overlay, a smoothed mood, a one-minute mood timeline and mood-adaptive content.")
-with links[2], st.container(border=True):
-    st.page_link("app_pages/3_Model.py", label="The model", icon="📊")
-    st.caption("Per-class metrics, confusion matrix, training curves and mistakes it makes.")
-more = st.columns(3)
-with more[0], st.container(border=True):
-    st.page_link("app_pages/4_Reactions.py", label="Reactions", icon="📋")
-    st.caption("How this session reacted to each content item, compared side by side, and the session export.")
-with more[1], st.container(border=True):
-    st.page_link("app_pages/5_Video_file.py", label="Video file", icon="🎞️")
-    st.caption("The mood over a short video: timeline, valence and arousal, segments, annotated frames, CSV.")
+PAGE_LINKS = [
+    ("app_pages/1_Upload_photo.py", "Upload a photo", "🖼️",
+     "Boxes, emotion probabilities per face and picks for the photo's mood."),
+    ("app_pages/2_Live_webcam.py", "Live webcam", "🎥",
+     "Real-time overlay, a smoothed mood, a one-minute mood timeline and mood-adaptive content."),
+    ("app_pages/3_Model.py", "The model", "📊",
+     "Per-class metrics, confusion matrix, training curves and mistakes it makes."),
+    ("app_pages/4_Reactions.py", "Reactions", "📋",
+     "How this session reacted to each content item, compared side by side, and the session export."),
+    ("app_pages/5_Video_file.py", "Video file", "🎞️",
+     "The mood over a short video: timeline, valence and arousal, segments, annotated frames, CSV."),
+]  # fmt: skip
+for row in range(0, len(PAGE_LINKS), 3):
+    for column, (page, label, icon, caption) in zip(st.columns(3), PAGE_LINKS[row : row + 3], strict=False):
+        with column, st.container(border=True):
+            st.page_link(page, label=label, icon=icon)
+            st.caption(caption)
 
 st.info(PRIVACY_NOTE, icon="🔒")
 st.caption(

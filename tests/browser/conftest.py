@@ -9,10 +9,7 @@ missing, and fail instead under ``CI=true`` (``conftest.require_tool``). Server 
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,28 +17,13 @@ from conftest import require_tool
 
 from fer_core.measure.browser import (
     CHROMIUM_ARGS,
+    AppServer,
+    app_server,
     fake_camera_args,
-    free_port,
     nice_chromium_wrapper,
-    streamlit_command,
-    wait_healthy,
 )
 
-from .paths import ARTIFACTS, CHROMIUM, REPO
-
-# Chromium flags, the free port and the health wait live in fer_core.measure.browser (the load test uses them
-# too); the old private names stay for the tests that import them from here.
-_free_port = free_port
-_wait_healthy = wait_healthy
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.is_file() else ""
+from .paths import ARTIFACTS, CHROMIUM
 
 
 @pytest.fixture(scope="session")
@@ -66,26 +48,10 @@ def chromium() -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(chromium: Path) -> Iterator[Server]:
-    """``streamlit run app.py`` on a free port of 127.0.0.1, for the whole test session."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = ARTIFACTS / f"streamlit-{port}.log"
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    command = streamlit_command(port)
-    with log.open("w") as log_file:
-        process = subprocess.Popen(command, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    try:
-        _wait_healthy(url, process, log)
-        yield Server(url, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+def server(chromium: Path) -> Iterator[AppServer]:
+    """``streamlit run app.py`` on a free port of 127.0.0.1, for the whole test session (the load test's helper)."""
+    with app_server(ARTIFACTS / "streamlit-session.log") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -30,8 +30,10 @@ import pytest
 from conftest import require_tool
 from reliability_support import TraceReport, encode, is_this_machine, strace_available, strace_command
 
+from fer_core.measure.browser import free_port as _free_port
+from fer_core.measure.browser import wait_healthy as _wait_healthy
+
 from .app_driver import click_stop, frames_processed, open_page, start_stream
-from .conftest import _free_port, _wait_healthy
 from .faces import astronaut_frame, astronaut_rgb
 from .paths import ARTIFACTS, REPO
 from .y4m import write_y4m
