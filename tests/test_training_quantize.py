@@ -71,7 +71,7 @@ def test_quantize_writes_an_int8_copy_bound_to_its_model(quantized):
     # the recorded scores are each runtime's real PublicTest accuracy, without and with the mirror image averaged
     public = load_fer2013(FER_FIXTURES, cache_dir=None)["PublicTest"]
     for runtime in ("int8", "float"):
-        single_view = EmotionClassifier(model, ClassifierConfig(runtime=runtime, flip_tta=False))
+        single_view = EmotionClassifier(model, ClassifierConfig(runtime=runtime, views="none"))
         assert single_view.runtime == runtime
         for key, flip in (("accuracy", False), ("accuracy_flip_tta", True)):
             probabilities = predict_split(single_view, public.images, flip=flip)

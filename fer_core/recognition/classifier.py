@@ -88,8 +88,6 @@ class ClassifierConfig:
     members: tuple[str, ...] = ()
     """Further models (``.keras`` paths, relative ones from the main model's folder) whose probabilities are
     averaged with the main model's: an ensemble. Each runs its own int8 copy when it has a matching one."""
-    flip_tta: bool | None = None
-    """Shorthand kept for older code: True means ``views="flip"``, False ``views="none"``."""
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -100,9 +98,6 @@ class ClassifierConfig:
             raise ValueError("intra_op_threads must be >= 0")
         if not 0.0 <= self.prior_correction <= 1.0:
             raise ValueError(f"prior_correction must be between 0 and 1, not {self.prior_correction}")
-        if self.flip_tta is not None:
-            object.__setattr__(self, "views", "flip" if self.flip_tta else "none")
-            object.__setattr__(self, "flip_tta", None)
         resolve_views(self.views)  # ValueError for an unknown name
         resolve_views(self.stream_views)
 
