@@ -56,11 +56,12 @@ class Candidate:
 
 
 def read_candidates(recognizer, frames: dict[str, np.ndarray]) -> list[Candidate]:
-    """Frames on which the recognizer finds exactly one face, most confident first."""
+    """Frames on which the recognizer finds exactly one face, most confident first, read as the live page reads
+    video frames (the stream views)."""
     found = []
     for name, frame in frames.items():
         shown = from_i420(to_i420(frame))
-        faces = recognizer.analyze(shown, bgr=True)
+        faces = recognizer.analyze(shown, bgr=True, stream=True)
         if len(faces) == 1:
             found.append(Candidate(name, frame, faces[0].emotion, faces[0].confidence))
     return sorted(found, key=lambda c: c.confidence, reverse=True)

@@ -49,13 +49,9 @@ MIN_CONFIDENCE = float(os.environ.get("FER_TEST_MIN_CONFIDENCE", "0.55"))
 
 @pytest.fixture(scope="module")
 def recognizer():
-    from fer_core.recognition.classifier import ClassifierConfig
-    from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
-    from fer_core.sessions.model_card import load_model_card
+    from fer_core.recognition.recognizer import EmotionRecognizer
 
-    card = load_model_card()
-    flip = card.flip_tta if card is not None else False
-    return EmotionRecognizer(config=RecognizerConfig(classifier=ClassifierConfig(flip_tta=flip)))
+    return EmotionRecognizer()  # the default configuration, as the live page uses it
 
 
 @pytest.fixture(scope="module")

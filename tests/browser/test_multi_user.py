@@ -63,17 +63,13 @@ def streams() -> tuple[Stream, Stream]:
     """User A films one face, user B three faces: the face counts tell the sessions apart whatever the model;
     their moods do too: A's face is one the model reads confidently as another emotion than B's (when it has one)."""
     from fer_core.measure.sample_frames import three_face_frame
-    from fer_core.recognition.classifier import ClassifierConfig
-    from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
-    from fer_core.sessions.model_card import load_model_card
+    from fer_core.recognition.recognizer import EmotionRecognizer
 
-    card = load_model_card()
-    config = RecognizerConfig(classifier=ClassifierConfig(flip_tta=card.flip_tta if card is not None else False))
-    recognizer = EmotionRecognizer(config=config)
+    recognizer = EmotionRecognizer()  # the default configuration, as the pages use it
 
     def read(name: str, frame: np.ndarray) -> Stream | None:
         frame = cv2.resize(np.ascontiguousarray(frame), CLIP_SIZE, interpolation=cv2.INTER_AREA)
-        faces = recognizer.analyze(from_i420(to_i420(frame)), bgr=True)  # what the server sees in the video
+        faces = recognizer.analyze(from_i420(to_i420(frame)), bgr=True, stream=True)  # what the live page sees
         if not faces:
             return None
         upload_faces = len(recognizer.analyze(frame, bgr=True))
