@@ -69,3 +69,34 @@ def read_candidates(recognizer, frames: dict[str, np.ndarray]) -> list[Candidate
 
 def fixture_face_frames() -> dict[str, np.ndarray]:
     return {path.name: fer_face_frame(path) for path in sorted(FIXTURES.glob("*/*/*.jpg"))}
+
+
+def confident_faces(recognizer, min_confidence: float) -> list[Candidate]:
+    """The astronaut and the fixture faces the recognizer reads with at least ``min_confidence``, most confident
+    first; fails the test when there is none (an untrained model)."""
+    import pytest
+
+    frames = {"astronaut": astronaut_frame(), **fixture_face_frames()}
+    found = [c for c in read_candidates(recognizer, frames) if c.confidence >= min_confidence]
+    if not found:
+        pytest.fail(f"the model reads no test face with confidence >= {min_confidence}; is it trained?")
+    return found
+
+
+def two_moods(candidates: list[Candidate]) -> tuple[Candidate, Candidate]:
+    """The most confident face and the most confident one read as another emotion."""
+    import pytest
+
+    first = candidates[0]
+    second = next((c for c in candidates if c.emotion != first.emotion), None)
+    if second is None:
+        pytest.fail(f"the model reads every confident test face as {first.emotion}")
+    return first, second
+
+
+def two_face_clip(path: Path, first: Candidate, second: Candidate, *, fps: int = 5, seconds: int = 12) -> Path:
+    """``seconds`` of each face at ``fps`` (a small file; the page needs few frames), far longer than smoothing
+    plus dwell (about 4 s with the defaults). Chromium loops the clip, so a slow start only delays the first switch."""
+    from .y4m import write_y4m
+
+    return write_y4m(path, [first.frame] * (fps * seconds) + [second.frame] * (fps * seconds), fps=fps)

@@ -5,20 +5,78 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from fer_core.labels import EMOTIONS
+from fer_core.measure.browser import app_server
 
-from .app_driver import WEBRTC_IFRAME, click_stop, open_page, screenshot_full, start_stream
-from .faces import astronaut_frame
+from .app_driver import WEBRTC_IFRAME, click_stop, open_page, panel_mood, screenshot_full, start_stream, wait_for_mood
+from .faces import astronaut_frame, confident_faces, two_face_clip, two_moods
 from .paths import ARTIFACTS, SCREENSHOTS
 from .y4m import write_y4m
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CONSENT = "I agree: start the camera analysis"
+MIN_CONFIDENCE = 0.55
+"""Faces used must be read clearly above the mood's confidence floor, so video compression cannot flip them."""
+EVENT_KEYS = {"schema_version", "type", "time", "session_id", "from", "to", "confidence", "valence", "arousal",
+              "item_id", "title", "mood"}  # fmt: skip
+
+
+class Receiver(ThreadingHTTPServer):
+    """A real HTTP event receiver on loopback: keeps every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/mood-events"
+
+    def received(self) -> list[dict]:
+        with self.lock:
+            return list(self.events)
+
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with self.server.lock:
+            self.server.events.append({"_path": self.path, "_type": self.headers.get("Content-Type"),
+                                       **json.loads(body)})  # fmt: skip
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    thread = threading.Thread(target=running.serve_forever, daemon=True)
+    thread.start()
+    yield running
+    running.shutdown()
+    running.server_close()
+
+
+@pytest.fixture(scope="module")
+def events_server(chromium, receiver):
+    """The app with the event feed on (``FER_EVENTS_URL``), sending to the receiver."""
+    environment = dict(os.environ, FER_EVENTS_URL=receiver.url)
+    environment.pop("FER_EVENTS_FILE", None)
+    with app_server(ARTIFACTS / "streamlit-events.log", env=environment) as running:
+        yield running
 
 
 def _download(page, label: str) -> bytes:
@@ -90,3 +148,53 @@ def test_video_file_page_shows_the_timeline_and_its_csv_downloads(server, launch
     assert page.get_by_test_id("stException").count() == 0
     page.wait_for_timeout(1000)
     screenshot_full(page, SCREENSHOTS / "video.png")
+
+
+def _mood_changes(receiver: Receiver) -> list[str | None]:
+    return [event["to"] for event in receiver.received() if event["type"] == "mood_changed"]
+
+
+def _top_mood(item: dict) -> str:
+    return max(item["mood_mix"].items(), key=lambda entry: entry[1])[0]
+
+
+def test_two_faces_in_turn_send_mood_events_and_give_two_items_different_reactions(
+    events_server, receiver, launch, tmp_path
+):
+    from fer_core.recognition.recognizer import EmotionRecognizer
+
+    first, second = two_moods(confident_faces(EmotionRecognizer(), MIN_CONFIDENCE))
+    page = launch(two_face_clip(tmp_path / "two_faces.y4m", first, second))
+    open_page(page, events_server.url, "Live_webcam", "Live webcam")
+    start_stream(page)  # consent, then START
+    settled = wait_for_mood(page, {first.emotion, second.emotion}, timeout_s=60)
+    assert settled, f"mood {panel_mood(page)!r}, expected {first.emotion} or {second.emotion}"
+    other = second.emotion if settled == first.emotion else first.emotion
+    assert wait_for_mood(page, other, timeout_s=45), f"mood {panel_mood(page)!r}, expected {other} after {settled}"
+    page.wait_for_timeout(3_000)  # a few seconds of the second item's reactions
+    click_stop(page)
+
+    # The receiver got each mood change after smoothing and dwell, in order, and the items shown; no image data.
+    page.wait_for_timeout(1_000)
+    changes = _mood_changes(receiver)
+    assert settled in changes and other in changes[changes.index(settled) :], f"mood changes received: {changes}"
+    events = receiver.received()
+    assert all(event["_path"] == "/mood-events" and event["_type"] == "application/json" for event in events)
+    assert all(set(event) - {"_path", "_type"} <= EVENT_KEYS for event in events), "only the documented fields"
+    assert all(event["schema_version"] == 1 for event in events)
+    shown = {event["item_id"] for event in events if event["type"] == "item_shown"}
+    assert len(shown) >= 2, f"items shown: {shown}"
+
+    # The Reactions view compares the items; its export has one item read mostly as each mood.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Reactions").click()
+    page.get_by_role("heading", name="Compare two items").wait_for(timeout=60_000)
+    page.get_by_test_id("stAlert").first.wait_for(timeout=30_000)  # the comparison's result (or why there is none)
+    assert page.get_by_test_id("stException").count() == 0
+    page.get_by_role("button", name="Export session").click()
+    items = json.loads(_download(page, "Download JSON (seconds + items)"))["items"]
+    assert {item["item_id"] for item in items} >= shown, "every item the feed announced has its reactions"
+    by_mood = {_top_mood(item): item for item in items if item["samples"] and item["mean_valence"] is not None}
+    assert {settled, other} <= set(by_mood), f"items read mostly as each mood: {[_top_mood(i) for i in items]}"
+    assert by_mood[settled]["item_id"] != by_mood[other]["item_id"]
+    assert by_mood[settled]["mean_valence"] != by_mood[other]["mean_valence"]
+    (ARTIFACTS / "two_faces_events.json").write_text(json.dumps({"events": events, "items": items}, indent=1))

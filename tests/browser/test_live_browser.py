@@ -30,7 +30,7 @@ from .app_driver import (
     start_stream,
     wait_for_mood,
 )
-from .faces import Candidate, astronaut_frame, fixture_face_frames, read_candidates
+from .faces import Candidate, astronaut_frame, confident_faces, two_face_clip, two_moods
 from .paths import ARTIFACTS, SCREENSHOTS
 from .y4m import from_i420, to_i420, write_y4m
 
@@ -56,11 +56,7 @@ def recognizer():
 
 @pytest.fixture(scope="module")
 def candidates(recognizer) -> list[Candidate]:
-    frames = {"astronaut": astronaut_frame(), **fixture_face_frames()}
-    found = [c for c in read_candidates(recognizer, frames) if c.confidence >= MIN_CONFIDENCE]
-    if not found:
-        pytest.fail(f"the model reads no test face with confidence >= {MIN_CONFIDENCE}; is it trained?")
-    return found
+    return confident_faces(recognizer, MIN_CONFIDENCE)
 
 
 def _colour_fraction(rgb: np.ndarray, colour: tuple[int, int, int], tolerance: int = 40) -> float:
@@ -133,16 +129,8 @@ def test_live_stream_overlay_fps_and_mood(server, launch, tmp_path, candidates):
 
 
 def test_live_content_follows_a_change_of_expression(server, launch, tmp_path, candidates):
-    first = candidates[0]
-    second = next((c for c in candidates if c.emotion != first.emotion), None)
-    if second is None:
-        pytest.fail(f"the model reads every confident test face as {first.emotion}")
-    # 12 s of each face at 5 fps (a smaller file; the page needs few frames): far longer than smoothing + dwell
-    # (about 4 s with the defaults). Chromium loops the clip, so a slow start only delays the first switch.
-    fps, seconds = 5, 12
-    frames = [first.frame] * (fps * seconds) + [second.frame] * (fps * seconds)
-    clip = write_y4m(tmp_path / "two_faces.y4m", frames, fps=fps)
-    page = launch(clip)
+    first, second = two_moods(candidates)
+    page = launch(two_face_clip(tmp_path / "two_faces.y4m", first, second))
     open_page(page, server.url, "Live_webcam", "Live webcam")
     retries = start_stream(page)
 
