@@ -198,3 +198,41 @@ def test_two_faces_in_turn_send_mood_events_and_give_two_items_different_reactio
     assert by_mood[settled]["item_id"] != by_mood[other]["item_id"]
     assert by_mood[settled]["mean_valence"] != by_mood[other]["mean_valence"]
     (ARTIFACTS / "two_faces_events.json").write_text(json.dumps({"events": events, "items": items}, indent=1))
+
+
+def test_calibrating_on_a_smiling_resting_face_makes_it_read_neutral(server, launch, tmp_path):
+    """The calibration button in a real browser: a face that rests smiling (the astronaut) is the person's baseline
+    after "Calibrate", so it then reads neutral (the model's average neutral face) instead of happy."""
+    clip = write_y4m(tmp_path / "face.y4m", [astronaut_frame()] * 30, fps=10)
+    page = launch(clip)
+    open_page(page, server.url, "Live_webcam", "Live webcam")
+    start_stream(page)
+    assert wait_for_mood(page, "happy", timeout_s=40), f"mood {panel_mood(page)!r} before calibration"
+    page.get_by_role("button", name="Calibrate: look neutral for 3 seconds").click()
+    page.get_by_text("Calibrated to your resting face.").wait_for(timeout=30_000)
+    assert wait_for_mood(page, "neutral", timeout_s=30), f"mood {panel_mood(page)!r} after calibration"
+    assert page.get_by_test_id("stException").count() == 0
+    click_stop(page)
+
+
+def test_pretend_mood_drives_the_content_and_the_reactions_without_a_camera(server, launch):
+    page = launch()
+    open_page(page, server.url, "Live_webcam", "Live webcam")
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Pretend mood (no camera)").click()
+    for emotion in ("sad", "happy"):
+        sidebar.get_by_test_id("stSelectbox").filter(has_text="Pretend emotion").click()
+        page.get_by_role("option", name=emotion, exact=True).click()
+        assert wait_for_mood(page, emotion, timeout_s=30), f"mood {panel_mood(page)!r}, pretending {emotion}"
+        page.wait_for_timeout(2_000)  # a couple of seconds of reactions for this item
+    items = page.locator("div.fer-card").evaluate_all("cards => cards.map(c => c.dataset.item)")
+    assert any(item.startswith("happy-") for item in items), f"content on screen: {items}"
+    assert page.locator(WEBRTC_IFRAME).count() == 0, "no camera was started"
+
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Reactions").click()
+    page.get_by_role("heading", name="Compare two items").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Export session").click()
+    items = json.loads(_download(page, "Download JSON (seconds + items)"))["items"]
+    moods = {_top_mood(item) for item in items}
+    assert {"sad", "happy"} <= moods, f"items read mostly as each pretended mood: {moods}"
+    assert page.get_by_test_id("stException").count() == 0
