@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core.sessions.analytics_view import export_panel, reactions_view, session_analytics
+from fer_core.sessions.analytics_view import clear_panel, export_panel, reactions_view, session_analytics
 from fer_core.sessions.app_support import content_policy, setup_page
 
 setup_page("Reactions", "📋")
@@ -19,5 +19,6 @@ st.caption(
     "it appeared). Kept in memory for this browser session only."
 )
 analytics = session_analytics(content_policy())
+clear_panel(analytics)
 reactions_view(analytics)
 export_panel(analytics)

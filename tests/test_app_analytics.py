@@ -171,6 +171,19 @@ def test_reactions_page_shows_the_table_chart_and_comparison(webrtc_calls):
     assert float(metrics["Valence difference (B - A)"]) > 1.0
 
 
+def test_clearing_the_session_forgets_its_seconds_and_reactions(webrtc_calls):
+    at = AppTest.from_file(REACTIONS, default_timeout=TIMEOUT)
+    analytics = recorded_session()
+    at.session_state[ANALYTICS_KEY] = analytics
+    at.run()
+    assert at.dataframe, "the recorded reactions are shown first"
+    at.button(key="clear_session_data").click().run()
+    assert not at.exception and not at.error
+    assert any("Cleared" in text for text in texts(at.success))
+    assert any("No reactions yet" in text for text in texts(at.info)) and not at.dataframe
+    assert not analytics.reaction_rows() and not analytics.export().seconds
+
+
 def test_reactions_page_without_reactions_points_to_the_live_page(webrtc_calls):
     at = run(REACTIONS)
     assert not at.exception and not at.error

@@ -185,6 +185,18 @@ def export_panel(analytics: LiveAnalytics) -> None:
     st.caption(f"{len(export.seconds)} seconds, {len(export.items)} items · session {export.session_id}")
 
 
+def clear_panel(analytics: LiveAnalytics) -> None:
+    """ "Clear this session's data": forgets the per-second log and the reactions (kept in memory only) now,
+    rather than when the browser session ends."""
+    if st.button(
+        "Clear this session's data",
+        key="clear_session_data",
+        help="Forgets the recorded seconds and reactions of this browser session now. The calibration stays.",
+    ):
+        analytics.reset()
+        st.success("Cleared: this session's recorded seconds and reactions are gone from the server's memory.")
+
+
 def calibration_panel(analytics: LiveAnalytics, *, streaming: bool) -> None:
     """The calibration button and its status (call inside the refreshing status fragment)."""
     status = analytics.calibration_status()
