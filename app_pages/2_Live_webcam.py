@@ -38,7 +38,7 @@ from fer_core.sessions.content_view import render_panel
 from fer_core.sessions.live import SENSITIVITY_PRESETS, LiveProcessor, describe_mood, detector_for_sensitivity
 from fer_core.sessions.live_analytics import LiveAnalytics
 from fer_core.sessions.live_gate import live_gate, may_stream, send_back_toggle, stream_config, watch_admission
-from fer_core.sessions.rtc import IceConfigError, describe, ice_servers
+from fer_core.sessions.rtc import IceConfigError, describe, ice_servers, ice_transport_policy, rtc_configurations
 
 REFRESH_S = 1.0
 CHART_REFRESH_S = 2.0
@@ -51,6 +51,7 @@ policy = content_policy()
 
 try:
     servers = ice_servers(secrets=secrets_or_none())
+    policy_name = ice_transport_policy(servers)
 except IceConfigError as error:
     st.error(f"WebRTC is misconfigured: {error}", icon="❌")
     st.stop()
@@ -153,19 +154,21 @@ def mood_timeline(processor: LiveProcessor) -> None:
     st.altair_chart(chart, width="stretch")
 
 
+frontend_rtc, server_rtc = rtc_configurations(servers, policy_name)
 left, right = st.columns([5, 4], gap="large")
 with left:
     if consent_gate() and may_stream(gate, streaming=streaming):
         webrtc_streamer(
             key="live",
             mode=WebRtcMode.SENDRECV if gate.send_back else WebRtcMode.SENDONLY,  # SENDONLY: lean mode
-            rtc_configuration={"iceServers": servers},
+            frontend_rtc_configuration=frontend_rtc,
+            server_rtc_configuration=server_rtc,
             video_frame_callback=gate,  # analyses with `processor` while this session holds a stream slot
             on_video_ended=gate.on_ended,  # STOP or a closed tab: forget its moods (end_stream), free the slot
             media_stream_constraints=stream_config().media_stream_constraints(),
             async_processing=True,
         )
-    st.caption(f"{PRIVACY_NOTE} Connection: {describe(servers)}.")
+    st.caption(f"{PRIVACY_NOTE} Connection: {describe(servers, policy_name)}.")
 with right:
     live_status(processor, policy, analytics, pretend)
 mood_timeline(processor)

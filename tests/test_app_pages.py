@@ -164,7 +164,8 @@ def test_live_page_renders_its_settings_and_idle_panels(webrtc_calls):
 
     (call,) = webrtc_calls
     assert call["mode"] == WebRtcMode.SENDRECV
-    assert call["rtc_configuration"] == {"iceServers": []}, "no STUN/TURN unless configured"
+    assert call["frontend_rtc_configuration"] == {"iceServers": []}, "no STUN/TURN unless configured"
+    assert call["server_rtc_configuration"] == {"iceServers": []}
     assert call["async_processing"] is True, "only the newest frame is processed"
     # 640x480 at 15 fps (fer_core.sessions.rtc.StreamConfig); frames reach this session's processor through its
     # admission gate (fer_core.sessions.admission.StreamGate), which ends the stream's moods and frees its slot
@@ -214,7 +215,27 @@ def test_live_page_uses_configured_ice_servers(webrtc_calls, monkeypatch):
     monkeypatch.setenv("FER_ICE_SERVERS", json.dumps(turn))
     at = run(LIVE)
     assert not at.exception and not at.error
-    assert webrtc_calls[0]["rtc_configuration"] == {"iceServers": turn}
+    assert webrtc_calls[0]["frontend_rtc_configuration"] == {"iceServers": turn}
+    assert webrtc_calls[0]["server_rtc_configuration"] == {"iceServers": turn}
+
+
+def test_relay_policy_sends_the_browsers_media_through_turn(webrtc_calls, monkeypatch):
+    turn = [{"urls": ["turn:127.0.0.1:3478"], "username": "u", "credential": "p"}]
+    monkeypatch.setenv("FER_ICE_SERVERS", json.dumps(turn))
+    monkeypatch.setenv("FER_ICE_TRANSPORT_POLICY", "relay")
+    at = run(LIVE)
+    assert not at.exception and not at.error
+    assert webrtc_calls[0]["frontend_rtc_configuration"] == {"iceServers": turn, "iceTransportPolicy": "relay"}
+    assert webrtc_calls[0]["server_rtc_configuration"] == {"iceServers": turn}, "aiortc has no policy setting"
+    assert any("all media relayed through TURN" in caption.value for caption in at.caption)
+
+
+def test_relay_policy_without_a_turn_server_is_a_clear_error(webrtc_calls, monkeypatch):
+    monkeypatch.setenv("FER_ICE_SERVERS", json.dumps([{"urls": ["stun:127.0.0.1:3478"]}]))
+    monkeypatch.setenv("FER_ICE_TRANSPORT_POLICY", "relay")
+    at = run(LIVE)
+    assert not at.exception and not webrtc_calls
+    assert len(at.error) == 1 and "FER_ICE_TRANSPORT_POLICY=relay needs a TURN server" in at.error[0].value
 
 
 def test_live_page_reads_ice_servers_from_streamlit_secrets(webrtc_calls, monkeypatch):
@@ -223,7 +244,7 @@ def test_live_page_reads_ice_servers_from_streamlit_secrets(webrtc_calls, monkey
     at.secrets["ice_servers"] = [{"urls": ["stun:stun.example.org:3478"]}]
     at.run()
     assert not at.exception and not at.error
-    assert webrtc_calls[0]["rtc_configuration"] == {"iceServers": [{"urls": ["stun:stun.example.org:3478"]}]}
+    assert webrtc_calls[0]["server_rtc_configuration"] == {"iceServers": [{"urls": ["stun:stun.example.org:3478"]}]}
 
 
 def test_live_page_reports_bad_ice_settings(webrtc_calls, monkeypatch):

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from fer_core.sessions.rtc import ENV_VAR, IceConfigError, describe, ice_servers
+from fer_core.sessions.rtc import (
+    ENV_VAR,
+    POLICY_ENV_VAR,
+    IceConfigError,
+    describe,
+    ice_servers,
+    ice_transport_policy,
+    rtc_configurations,
+)
 
 TURN = {"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}
 
@@ -55,3 +63,28 @@ def test_describe_never_shows_credentials_or_hosts():
     text = describe(ice_servers(environ={ENV_VAR: json.dumps([secret])}))
     assert text == "1 TURN server URL(s)"
     assert "alice-4711" not in text and "hunter2-xyz" not in text and "relay" not in text
+
+
+LAN_TURN = [{"urls": ["turn:10.0.0.5:3478"], "username": "u", "credential": "p"}]
+
+
+def test_transport_policy_defaults_to_all_and_reaches_only_the_browser():
+    assert ice_transport_policy([], {}) == "all"
+    assert rtc_configurations(LAN_TURN) == ({"iceServers": LAN_TURN}, {"iceServers": LAN_TURN})
+    assert ice_transport_policy(LAN_TURN, {POLICY_ENV_VAR: " Relay "}) == "relay"
+    frontend, server = rtc_configurations(LAN_TURN, "relay")
+    assert frontend == {"iceServers": LAN_TURN, "iceTransportPolicy": "relay"} and server == {"iceServers": LAN_TURN}
+    assert describe(LAN_TURN, "relay").endswith("all media relayed through TURN")
+
+
+@pytest.mark.parametrize(
+    ("servers", "value", "message"),
+    [
+        (LAN_TURN, "direct", "must be one of all, relay"),
+        ([], "relay", "needs a TURN server"),
+        ([{"urls": ["stun:10.0.0.5:3478"]}], "relay", "needs a TURN server"),
+    ],
+)
+def test_bad_transport_policies_are_reported(servers, value, message):
+    with pytest.raises(IceConfigError, match=message):
+        ice_transport_policy(servers, {POLICY_ENV_VAR: value})

@@ -6,6 +6,11 @@ server: set ``FER_ICE_SERVERS`` to a JSON list, e.g.
 ``[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]``, or put the same list under
 ``ice_servers`` in ``.streamlit/secrets.toml``. The environment variable wins over the secrets.
 
+``FER_ICE_TRANSPORT_POLICY=relay`` makes the viewers' browsers send all media through the TURN server (their
+addresses are then never given to the app server; a viewer who cannot reach the TURN server gets no video).
+The default, ``all``, lets ICE pick the most direct path. :func:`rtc_configurations` gives the browser's and
+the server's configurations for ``webrtc_streamer``.
+
 :class:`StreamConfig` is what the page asks the camera for (640x480 at 15 fps by default).
 """
 
@@ -21,6 +26,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "FER_ICE_SERVERS"
+POLICY_ENV_VAR = "FER_ICE_TRANSPORT_POLICY"
+POLICIES = ("all", "relay")
 SECRETS_KEY = "ice_servers"
 _URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 _ALLOWED_KEYS = ("urls", "username", "credential", "credentialType")
@@ -89,7 +96,30 @@ def ice_servers(
     return []
 
 
-def describe(servers: Sequence[Mapping[str, Any]]) -> str:
+def ice_transport_policy(servers: Sequence[Mapping[str, Any]], environ: Mapping[str, str] | None = None) -> str:
+    """``FER_ICE_TRANSPORT_POLICY`` (``all`` when unset); ``relay`` needs a TURN server among ``servers``."""
+    environ = os.environ if environ is None else environ
+    policy = environ.get(POLICY_ENV_VAR, "").strip().lower() or "all"
+    if policy not in POLICIES:
+        raise IceConfigError(f"{POLICY_ENV_VAR} must be one of {', '.join(POLICIES)}, got {policy!r}")
+    if policy == "relay" and not any(url.startswith(("turn:", "turns:")) for s in servers for url in s["urls"]):
+        raise IceConfigError(f"{POLICY_ENV_VAR}=relay needs a TURN server in {ENV_VAR} (or secrets.{SECRETS_KEY})")
+    return policy
+
+
+def rtc_configurations(
+    servers: Sequence[Mapping[str, Any]], policy: str = "all"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(frontend, server)`` RTC configurations for ``webrtc_streamer``: both use ``servers``; the browser's
+    also carries the transport policy (aiortc has no such setting: with ``relay`` the browser offers only relayed
+    candidates, so every path goes through the TURN server)."""
+    frontend: dict[str, Any] = {"iceServers": list(servers)}
+    if policy != "all":
+        frontend["iceTransportPolicy"] = policy
+    return frontend, {"iceServers": list(servers)}
+
+
+def describe(servers: Sequence[Mapping[str, Any]], policy: str = "all") -> str:
     """A one-line summary without credentials, for the page (e.g. ``"1 TURN, 1 STUN server"``)."""
     if not servers:
         return "no STUN/TURN server (direct connection; works on this machine or a LAN)"
@@ -97,7 +127,8 @@ def describe(servers: Sequence[Mapping[str, Any]]) -> str:
     turn = sum(url.startswith(("turn:", "turns:")) for url in urls)
     stun = len(urls) - turn
     parts = [f"{turn} TURN" if turn else "", f"{stun} STUN" if stun else ""]
-    return " + ".join(part for part in parts if part) + " server URL(s)"
+    relay = ", all media relayed through TURN" if policy == "relay" else ""
+    return " + ".join(part for part in parts if part) + " server URL(s)" + relay
 
 
 STREAM_SIZE_ENV = "FER_STREAM_SIZE"
