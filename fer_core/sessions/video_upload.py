@@ -188,8 +188,6 @@ def analyze_video_upload(
         raise VideoUploadError(
             f"{label} is {len(data) / MIB:.1f} MB; videos up to {limits.max_bytes // MIB} MB can be analysed."
         )
-    import av
-
     container = _open(data, label)
     try:
         duration = _duration(container)
@@ -197,49 +195,9 @@ def analyze_video_upload(
             raise VideoUploadError(
                 f"{label} is {duration:.0f} s long; videos up to {limits.max_duration_s:.0f} s can be analysed."
             )
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        tracker = MoodTracker(mood_config, clock=lambda: 0.0)
-        face_tracker = recognizer.new_tracker()
         analysis = VideoAnalysis(name=label, duration_s=duration or 0.0, frames_read=0)
-        span = duration or limits.max_duration_s
-        targets = [span * (i + 0.5) / limits.annotated_frames for i in range(limits.annotated_frames)]
-        next_t = 0.0
-        last_t = 0.0
-        try:
-            for index, frame in enumerate(container.decode(stream)):
-                t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 25)
-                analysis.frames_read += 1
-                last_t = max(last_t, t)
-                if t > limits.max_duration_s:
-                    raise VideoUploadError(
-                        f"{label} is longer than {limits.max_duration_s:.0f} s; shorter videos only, please."
-                    )
-                if t + 1e-6 < next_t:
-                    continue
-                next_t = t + 1.0 / limits.sample_fps
-                image = frame.to_ndarray(format="bgr24")
-                faces = tuple(recognizer.analyze(image, bgr=True, tracker=face_tracker, stream=True))
-                state = tracker.update(faces[0].probabilities if faces else None, timestamp=t)
-                smoothed = tuple(state.smoothed[e] for e in EMOTIONS) if state.smoothed else None
-                point = affect(smoothed) if smoothed else None
-                analysis.rows.append(
-                    VideoRow(
-                        frame=index, t=t, faces=faces, smoothed=smoothed, mood=state.mood,
-                        valence=None if point is None else float(point.valence),
-                        arousal=None if point is None else float(point.arousal),
-                    )
-                )  # fmt: skip
-                if faces and targets and t >= targets[0]:  # the first face frame at or after each target time
-                    while targets and t >= targets[0]:
-                        targets.pop(0)
-                    analysis.annotated.append((t, _annotate(image, faces)))
-                if progress is not None and duration:
-                    progress(min(1.0, t / duration))
-        except av.error.FFmpegError as error:
-            if not analysis.rows:
-                raise VideoUploadError(f"no frame of {label} could be decoded: {error}") from None
-            logger.warning("video %s: decoding stopped after %d frames: %s", label, analysis.frames_read, error)
+        sampler = _FrameSampler(recognizer, mood_config, limits, span=duration or limits.max_duration_s)
+        last_t = _decode(container, analysis, sampler, limits, progress)
     finally:
         container.close()
     if not analysis.rows:
@@ -253,6 +211,70 @@ def analyze_video_upload(
         label, analysis.duration_s, analysis.frames_read, len(analysis.rows), analysis.frames_with_faces,
     )  # fmt: skip
     return analysis
+
+
+def _decode(
+    container: Any,
+    analysis: VideoAnalysis,
+    sampler: _FrameSampler,
+    limits: VideoLimits,
+    progress: Callable[[float], None] | None,
+) -> float:
+    """Decode every frame, hand ``limits.sample_fps`` of them a second to ``sampler``; the last frame's time."""
+    import av
+
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    label, duration = analysis.name, analysis.duration_s
+    next_t = last_t = 0.0
+    try:
+        for index, frame in enumerate(container.decode(stream)):
+            t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 25)
+            analysis.frames_read += 1
+            last_t = max(last_t, t)
+            if t > limits.max_duration_s:
+                raise VideoUploadError(
+                    f"{label} is longer than {limits.max_duration_s:.0f} s; shorter videos only, please."
+                )
+            if t + 1e-6 < next_t:
+                continue
+            next_t = t + 1.0 / limits.sample_fps
+            sampler.add(analysis, index, t, frame.to_ndarray(format="bgr24"))
+            if progress is not None and duration:
+                progress(min(1.0, t / duration))
+    except av.error.FFmpegError as error:
+        if not analysis.rows:
+            raise VideoUploadError(f"no frame of {label} could be decoded: {error}") from None
+        logger.warning("video %s: decoding stopped after %d frames: %s", label, analysis.frames_read, error)
+    return last_t
+
+
+class _FrameSampler:
+    """Analyses the sampled frames in order: faces (tracked), the smoothed mood, affect, a few annotated frames."""
+
+    def __init__(self, recognizer: Any, mood_config: MoodConfig | None, limits: VideoLimits, *, span: float) -> None:
+        self.recognizer = recognizer
+        self.tracker = MoodTracker(mood_config, clock=lambda: 0.0)
+        self.face_tracker = recognizer.new_tracker()
+        self.targets = [span * (i + 0.5) / limits.annotated_frames for i in range(limits.annotated_frames)]
+        """When to keep an annotated frame: the first frame with a face at or after each of these times."""
+
+    def add(self, analysis: VideoAnalysis, index: int, t: float, image: np.ndarray) -> None:
+        faces = tuple(self.recognizer.analyze(image, bgr=True, tracker=self.face_tracker, stream=True))
+        state = self.tracker.update(faces[0].probabilities if faces else None, timestamp=t)
+        smoothed = tuple(state.smoothed[e] for e in EMOTIONS) if state.smoothed else None
+        point = affect(smoothed) if smoothed else None
+        analysis.rows.append(
+            VideoRow(
+                frame=index, t=t, faces=faces, smoothed=smoothed, mood=state.mood,
+                valence=None if point is None else float(point.valence),
+                arousal=None if point is None else float(point.arousal),
+            )
+        )  # fmt: skip
+        if faces and self.targets and t >= self.targets[0]:
+            while self.targets and t >= self.targets[0]:
+                self.targets.pop(0)
+            analysis.annotated.append((t, _annotate(image, faces)))
 
 
 def _annotate(image: np.ndarray, faces: tuple[FaceResult, ...], max_width: int = 640) -> np.ndarray:
