@@ -105,6 +105,14 @@ class TrainConfig:
         default=0.5,
         metadata={"help": "share of the teacher's probabilities in the targets, the rest being the labels (0.5)"},
     )
+    data_source: str = field(
+        default="auto",
+        metadata={
+            "help": "batches from tf.data or a keras PyDataset (auto: tf.data on TensorFlow, else PyDataset, e.g. "
+            "KERAS_BACKEND=jax on a GPU machine without TensorFlow)",
+            "choices": ("auto", "tf.data", "pydataset"),
+        },
+    )
     distill_views: str = field(
         default="flip",
         metadata={
@@ -321,9 +329,10 @@ class TrainingData:
 def set_up_keras(config: TrainConfig) -> None:
     """Threads, the global seed and the precision policy, before anything is built."""
     import keras
-    import tensorflow as tf
 
-    if config.threads:
+    if config.threads and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
         tf.config.threading.set_intra_op_parallelism_threads(config.threads)
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
@@ -368,21 +377,19 @@ def load_training_data(config: TrainConfig) -> TrainingData:
 
 
 def training_pipelines(data: TrainingData, config: TrainConfig, seed: int):
-    """The shuffled and augmented Training batches (both drawn from ``seed``) and the PublicTest batches."""
-    import tensorflow as tf
-
+    """The shuffled and augmented Training batches (both drawn from ``seed``) and the PublicTest batches
+    (``tf.data`` or a ``PyDataset``: :mod:`training.batches`)."""
     from training.augment import AugmentConfig, build_augmenter
+    from training.batches import training_batches
 
-    augmenter = build_augmenter(AugmentConfig(**config.augment), seed=seed)
-    train_ds = (
-        tf.data.Dataset.from_tensor_slices((data.train_images, data.train_targets))
-        .shuffle(len(data.train_images), seed=seed, reshuffle_each_iteration=True)
-        .batch(config.batch_size)
-        .map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
+    return training_batches(
+        (data.train_images, data.train_targets),
+        (data.public_images, data.public_targets),
+        batch_size=config.batch_size,
+        augmenter=build_augmenter(AugmentConfig(**config.augment), seed=seed),
+        seed=seed,
+        source=config.data_source,
     )
-    public_ds = tf.data.Dataset.from_tensor_slices((data.public_images, data.public_targets)).batch(256).prefetch(2)
-    return train_ds, public_ds
 
 
 def resume_point(run: RunFiles, resume: bool) -> tuple[dict, int]:
