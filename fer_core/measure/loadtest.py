@@ -520,8 +520,6 @@ def run_load_test(
         CHROMIUM_ARGS,
         CHROMIUM_HINT,
         REPO,
-        AppServer,
-        app_server,
         fake_camera_args,
         nice_chromium_wrapper,
         playwright_available,
@@ -540,10 +538,11 @@ def run_load_test(
         "url": target, "server": {}, "viewers_chromium_cpu_cores": None, "cpu_count": os.cpu_count(),
         "load_average_1min": [round(os.getloadavg()[0], 2)], "results": results,
     }  # fmt: skip
-    env = dict(os.environ)
-    env.update(dict(server_env))
+    env = dict(os.environ, **dict(server_env))
     if max_streams is not None:
         env["FER_MAX_STREAMS"] = str(max_streams)
+    if target is not None and (max_streams is not None or server_env):
+        logger.warning("--max-streams and --server-env apply only to a server the load test starts")
     import psutil
 
     keep = {child.pid for child in psutil.Process().children(recursive=True)}
@@ -552,21 +551,9 @@ def run_load_test(
             with _hard_timeout(timeout_s):
                 work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fer-loadtest-")))
                 clip = face_clip(work / "face.y4m", size, fps)
-                if target is None:
-                    log = (work_dir or REPO / "artifacts" / "loadtest") / f"server-{os.getpid()}.log"
-                    try:
-                        server: AppServer = stack.enter_context(app_server(log, env=env))
-                    except RuntimeError as error:
-                        raise LoadTestError(f"the app did not start: {error}") from error
-                    target, server_pid = server.url, server.pid
-                    report["server"]["log"] = str(log)
-                else:
-                    port = urllib.parse.urlsplit(target).port or (443 if target.startswith("https") else 80)
-                    server_pid = _pid_listening_on(port)
-                    if max_streams is not None or server_env:
-                        logger.warning("--max-streams and --server-env apply only to a server the load test starts")
-                report["url"] = target
-                report["server"]["pid"] = server_pid
+                target, server_pid = _target_server(
+                    stack, report, target, env, work_dir or REPO / "artifacts" / "loadtest"
+                )
                 launcher = nice_chromium_wrapper(work / "bin")
                 chromium_args = CHROMIUM_ARGS + fake_camera_args(clip)
                 _drive(stack, results, report, target, server_pid, lean, seconds, warmup_s, launcher, chromium_args)
@@ -580,6 +567,29 @@ def run_load_test(
             _kill_leftover_children(keep)
     report["results"] = [asdict(result) for result in results]
     return report
+
+
+def _target_server(
+    stack: contextlib.ExitStack, report: dict[str, Any], target: str | None, env: dict[str, str], log_dir: Path
+) -> tuple[str, int | None]:
+    """The app to load: a server started here (stopped with ``stack``) when ``target`` is ``None``, else the one
+    listening on ``target``'s port; its URL and process id (for its CPU and memory) go into ``report``."""
+    from fer_core.measure.browser import AppServer, app_server
+
+    if target is None:
+        log = log_dir / f"server-{os.getpid()}.log"
+        try:
+            server: AppServer = stack.enter_context(app_server(log, env=env))
+        except RuntimeError as error:
+            raise LoadTestError(f"the app did not start: {error}") from error
+        target, server_pid = server.url, server.pid
+        report["server"]["log"] = str(log)
+    else:
+        port = urllib.parse.urlsplit(target).port or (443 if target.startswith("https") else 80)
+        server_pid = _pid_listening_on(port)
+    report["url"] = target
+    report["server"]["pid"] = server_pid
+    return target, server_pid
 
 
 def _drive(stack, results, report, url, server_pid, lean, seconds, warmup_s, launcher, args) -> None:
