@@ -48,6 +48,21 @@ def test_the_command_scores_real_photos_and_writes_the_card(tmp_path, capsys):
     assert result["count"] == 2 and result["faces_not_found"] == 1 and result["recall"]["happy"] == 1.0
     assert result["views"] == "multi" and result["runtime"] == "int8"  # the app's photo configuration
     assert result["command"].startswith("python -m training.evaluate_photos --data")
+    assert result["members"] == []
+
+
+def test_an_ensemble_is_scored_and_recorded(tmp_path, capsys):
+    folder = _photo_set(tmp_path / "photos")
+    argv = ["--data", str(folder), "--no-card", "--members", "members/member_b.keras"]
+    assert main(argv) == 0
+    assert "tiny" not in capsys.readouterr().out
+    from training.evaluate_photos import evaluate_photos
+
+    single = evaluate_photos(folder, views="none")
+    ensemble = evaluate_photos(folder, views="none", members=("members/member_b.keras",))
+    assert ensemble["members"] == ["members/member_b.keras"] and single["members"] == []
+    assert ensemble["accuracy"] == single["accuracy"] == 0.5, "the smiling astronaut is happy either way"
+    assert main(["--data", str(folder), "--no-card", "--members", "members/missing.keras"]) == 2
 
 
 def test_bad_photo_sets_are_one_clear_error(tmp_path):

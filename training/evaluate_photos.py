@@ -116,10 +116,12 @@ def evaluate_photos(
     views: str | None = None,
     prior_correction: float = 0.0,
     crop_margin: float | None = None,
+    members: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Run the app's photo pipeline on every labelled photo of ``folder``; return the metrics and the settings.
 
-    ``views`` / ``prior_correction`` / ``crop_margin``: other settings than the default configuration, to compare."""
+    ``views`` / ``prior_correction`` / ``crop_margin`` / ``members`` (ensemble members, relative to the model's
+    folder): other settings than the default configuration, to compare."""
     from fer_core.recognition.classifier import ClassifierConfig
     from fer_core.recognition.quantized_model import file_sha256
     from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
@@ -128,6 +130,8 @@ def evaluate_photos(
     settings: dict[str, Any] = {"prior_correction": prior_correction}
     if views is not None:
         settings["views"] = views
+    if members is not None:
+        settings["members"] = tuple(members)
     config = RecognizerConfig(classifier=ClassifierConfig(**settings))
     if crop_margin is not None:
         config = RecognizerConfig(config.detector, config.classifier, crop_margin)
@@ -139,6 +143,7 @@ def evaluate_photos(
         "views": recognizer.classifier.config.views_name,
         "prior_correction": prior_correction,
         "crop_margin": recognizer.config.crop_margin,
+        "members": list(recognizer.classifier.config.members),
         "runtime": recognizer.classifier.runtime,
         "model_sha256": file_sha256(recognizer.model_path),
         "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -185,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--views", choices=tuple(VIEW_SETS), default=None, help="default: the app's photo views")
     parser.add_argument("--prior-correction", type=float, default=0.0, metavar="T", help="default 0 (off)")
     parser.add_argument("--crop-margin", type=float, default=None, help="default: the app's (RecognizerConfig)")
+    parser.add_argument(
+        "--members", nargs="*", default=None, help="ensemble members, relative to the model's folder (default: none)"
+    )
     parser.add_argument("--card", default="models/model_card.json", help="model card to write the result into")
     parser.add_argument("--no-card", action="store_true", help="print only; do not write the card")
     args = parser.parse_args(argv)
@@ -197,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             views=args.views,
             prior_correction=args.prior_correction,
             crop_margin=args.crop_margin,
+            members=None if args.members is None else tuple(args.members),
         ),
         logger,
     )
