@@ -37,7 +37,15 @@ from fer_core.sessions.app_support import (
 from fer_core.sessions.content_view import render_panel
 from fer_core.sessions.live import SENSITIVITY_PRESETS, LiveProcessor, describe_mood, detector_for_sensitivity
 from fer_core.sessions.live_analytics import LiveAnalytics
-from fer_core.sessions.live_gate import live_gate, may_stream, send_back_toggle, stream_config, watch_admission
+from fer_core.sessions.live_gate import (
+    live_gate,
+    may_stream,
+    no_server_player,
+    send_back_toggle,
+    stream_config,
+    watch_admission,
+)
+from fer_core.sessions.on_device.component import on_device_player, processing_choice
 from fer_core.sessions.rtc import IceConfigError, describe, ice_servers, ice_transport_policy, rtc_configurations
 
 REFRESH_S = 1.0
@@ -58,6 +66,7 @@ except IceConfigError as error:
 
 with st.sidebar:
     st.header("Settings")
+    processing = processing_choice()  # "server" (WebRTC to this server) or "device" (fer_core.sessions.on_device)
     sensitivity = st.select_slider(
         "Face detection sensitivity",
         options=list(SENSITIVITY_PRESETS),
@@ -89,6 +98,8 @@ analytics = session_analytics(policy)  # calibration, reactions, session log, ev
 processor.analytics = analytics
 processor.set_detector(detector_for_sensitivity(sensitivity))
 processor.set_mood_config(MoodConfig(time_constant_s=time_constant, dwell_s=dwell))
+if processing == "server":
+    processor.end_device_stream()  # an on-device stream whose player went away without Stop: forget its mood
 # Admission (a stream slot while frames flow, "full" notice otherwise) and lean mode: fer_core.sessions.live_gate.
 gate = live_gate(processor)
 streaming = processor.stats().streaming
@@ -157,7 +168,11 @@ def mood_timeline(processor: LiveProcessor) -> None:
 frontend_rtc, server_rtc = rtc_configurations(servers, policy_name)
 left, right = st.columns([5, 4], gap="large")
 with left:
-    if consent_gate() and may_stream(gate, streaming=streaming):
+    consented = consent_gate()
+    if consented and processing == "device":
+        no_server_player()
+        on_device_player(processor, stream_config())  # the browser analyses; only results come here
+    elif consented and may_stream(gate, streaming=streaming):
         webrtc_streamer(
             key="live",
             mode=WebRtcMode.SENDRECV if gate.send_back else WebRtcMode.SENDONLY,  # SENDONLY: lean mode

@@ -172,3 +172,50 @@ def screenshot_full(page, path, *, width: int | None = None) -> None:
         page.wait_for_timeout(100)
     page.screenshot(path=str(path))
     page.set_viewport_size(size)
+
+
+# --- on-device processing (fer_core.sessions.on_device) --------------------------------------------------------------
+ON_DEVICE_COMPONENT = "fer_core.sessions.on_device.component.mood_lens_on_device"
+ON_DEVICE_IFRAME = f"iframe[title='{ON_DEVICE_COMPONENT}']"
+
+
+def on_device_frame(page, timeout_s: float = 60.0):
+    """The on-device component's frame (to evaluate ``window.__moodLensStats`` in), once it is on the page."""
+    page.locator(ON_DEVICE_IFRAME).first.wait_for(timeout=timeout_s * 1000)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if "mood_lens_on_device" in frame.url:
+                return frame
+        page.wait_for_timeout(200)
+    raise AssertionError("the on-device component's frame did not load")
+
+
+def start_on_device(page, timeout_s: float = 120.0) -> float:
+    """Consent, wait for the component's runtimes, press its Start; return the seconds the runtimes took to load.
+
+    Raises ``AssertionError`` with the component's own message when it cannot start (e.g. not built)."""
+    consent = page.get_by_role("button", name=CONSENT_BUTTON)
+    consent.or_(page.locator(ON_DEVICE_IFRAME)).first.wait_for(timeout=timeout_s * 1000)
+    if consent.count():
+        consent.click()
+    frame = on_device_frame(page, timeout_s)
+    started = time.monotonic()
+    deadline = started + timeout_s
+    while time.monotonic() < deadline:
+        stats = frame.evaluate("() => window.__moodLensStats || null")
+        if stats and stats.get("error"):
+            raise AssertionError(f"the on-device component says: {stats['error']}")
+        if stats and stats.get("ready"):
+            break
+        page.wait_for_timeout(250)
+    else:
+        raise AssertionError(f"the on-device runtimes did not load in {timeout_s:.0f} s")
+    loaded = time.monotonic() - started
+    page.frame_locator(ON_DEVICE_IFRAME).get_by_role("button", name="Start").click()
+    return loaded
+
+
+def on_device_stats(page) -> dict:
+    """``window.__moodLensStats`` of the component: frames processed, fps, the last faces, batches sent."""
+    return on_device_frame(page).evaluate("() => window.__moodLensStats")

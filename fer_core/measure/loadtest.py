@@ -10,6 +10,10 @@ analysed count as dropped), the size and rate it sent at and why it lowered them
 For the server it reports the CPU it used (cores: CPU seconds of the server process and its children over the
 window, per second of wall time) and its memory (RSS), sampled with psutil.
 
+``--processing device`` opens the page with ``?processing=device``: each viewer's browser analyses its own camera
+(OpenCV.js + LiteRT.js, :mod:`fer_core.sessions.on_device`) and sends only results, so the server's CPU is what
+taking in those results costs; the WebRTC columns stay empty then.
+
 A viewer the app turns away (the live service is full) is reported as ``full``, not as a failure; a viewer that
 never got a processed frame without that message is ``starved`` and makes the command exit with 1.
 
@@ -42,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_STARVED, EXIT_ERROR = 0, 1, 2
 LIVE_PATH, LIVE_TITLE = "Live_webcam", "Live webcam"
+PROCESSING = ("server", "device")
 MAX_VIEWERS = 16
 VIEWER_START_S = 60.0
 """Longest time one viewer may take from opening the page to its first processed frame (retries included)."""
@@ -153,6 +158,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=_positive_float, default=None, metavar="S",
         help="hard limit for the whole run (default: 90 + 60 per viewer + warmup + seconds + 30)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--processing", choices=PROCESSING, default="server",
+        help="where the faces are analysed: on the app server over WebRTC (server), or in each viewer's browser "
+        "(device: the live page's ?processing=device; needs python -m fer_core.sessions.on_device.build)",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -400,6 +410,24 @@ def _start_viewer(page, result: ViewerResult, *, timeout_s: float = VIEWER_START
     result.error = f"no processed frame within {timeout_s:.0f} s of START ({result.start_retries} retries)"
 
 
+def _start_device_viewer(page, result: ViewerResult, *, timeout_s: float = VIEWER_START_S) -> None:
+    """On-device processing: consent, wait for the browser's runtimes, press the component's Start; sets
+    ``result.status`` once the page counts a frame (no admission slot, no WebRTC: nothing to retry)."""
+    from fer_core.measure.live_page import start_on_device, wait_for_frames
+
+    clicked = time.monotonic()
+    try:
+        start_on_device(page, timeout_s)
+    except AssertionError as error:
+        result.status, result.error = "error", str(error)
+        return
+    if wait_for_frames(page, 0, timeout_s) is None:
+        result.status, result.error = "starved", f"no on-device result reached the page within {timeout_s:.0f} s"
+        return
+    result.status = "streaming"
+    result.seconds_to_first_frame = round(time.monotonic() - clicked, 2)
+
+
 def _snapshot(page, wait_s: float = 2.5) -> _Snapshot:
     """The page's frame counter and the browser's statistics, taken just as the page refreshes the counter.
 
@@ -513,6 +541,7 @@ def run_load_test(
     warmup_s: float = 4.0,
     timeout_s: float | None = None,
     work_dir: Path | None = None,
+    processing: str = "server",
 ) -> dict[str, Any]:
     """Run the load test and return the report (see :func:`format_report` and the module docstring)."""
     from fer_core.measure.browser import (
@@ -526,6 +555,8 @@ def run_load_test(
     )
 
     target = loopback_url(url) if url else None
+    if processing not in PROCESSING:
+        raise LoadTestError(f"processing must be one of {', '.join(PROCESSING)}, got {processing!r}")
     if not CHROMIUM.is_file():
         raise LoadTestError(f"Chromium is missing at {CHROMIUM}: {CHROMIUM_HINT} (or set FER_CHROMIUM)")
     if not playwright_available():
@@ -534,7 +565,8 @@ def run_load_test(
         timeout_s = 90 + VIEWER_START_S * viewers + warmup_s + seconds + 30
     results = [ViewerResult(viewer=index + 1) for index in range(viewers)]
     report: dict[str, Any] = {
-        "viewers": viewers, "seconds": seconds, "lean": lean, "camera": {"size": f"{size[0]}x{size[1]}", "fps": fps},
+        "viewers": viewers, "seconds": seconds, "lean": lean, "processing": processing,
+        "camera": {"size": f"{size[0]}x{size[1]}", "fps": fps},
         "url": target, "server": {}, "viewers_chromium_cpu_cores": None, "cpu_count": os.cpu_count(),
         "load_average_1min": [round(os.getloadavg()[0], 2)], "results": results,
     }  # fmt: skip
@@ -609,10 +641,11 @@ def _drive(stack, results, report, url, server_pid, lean, seconds, warmup_s, lau
         try:
             from fer_core.measure.live_page import open_page
 
-            open_page(page, url, LIVE_PATH, LIVE_TITLE)
+            device = report.get("processing") == "device"
+            open_page(page, url, f"{LIVE_PATH}?processing=device" if device else LIVE_PATH, LIVE_TITLE)
             if lean:
                 _set_lean(page)
-            _start_viewer(page, result)
+            (_start_device_viewer if device else _start_viewer)(page, result)
         except LoadTestError:
             raise
         except Exception as error:
@@ -668,7 +701,8 @@ def format_report(report: dict[str, Any]) -> str:
     camera = report["camera"]
     lines = [
         f"load test: {report['viewers']} viewer(s) x {report['seconds']:g} s, fake camera {camera['size']} at "
-        f"{camera['fps']} fps, video sent back: {'no (lean)' if report['lean'] else 'yes'}; app {report['url']}",
+        f"{camera['fps']} fps, processing on the {report.get('processing', 'server')}, video sent back: "
+        f"{'no (lean)' if report['lean'] else 'yes'}; app {report['url']}",
         f"{'viewer':>6} {'status':<9} {'fps':>5} {'shown':>5} {'lag ms':>6} {'p95 ms':>6} {'proc ms':>7} "
         f"{'frames':>6} {'sent':>5} {'dropped':>7} {'skipped':>7} {'sent as':>13} {'limit':>9} {'fps back':>8}",
     ]
@@ -707,6 +741,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         report = run_load_test(
             viewers=args.viewers, seconds=args.seconds, url=args.url, fps=args.fps, size=args.size, lean=args.lean,
             max_streams=args.max_streams, server_env=args.server_env, warmup_s=args.warmup, timeout_s=args.timeout,
+            processing=args.processing,
         )  # fmt: skip
     except LoadTestError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ from fer_core.recognition.drawing import draw_results
 from fer_core.recognition.recognizer import EmotionRecognizer
 from fer_core.recognition.results import FaceResult
 from fer_core.recognition.tracking import TrackerConfig
+from fer_core.sessions.on_device.results import DeviceBatch, server_times
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,11 @@ class LiveProcessor:
         self._faces: tuple[FaceResult, ...] = ()
         self._last_frame_at: float | None = None
         self._frame_size: tuple[int, int] | None = None
+        self._device_stream: tuple[str, int] | None = None
+        """(stream id, seq) of the last on-device batch taken in."""
+        self._device_last_t = float("-inf")
+        self._device_skipped_base = 0
+        self._device_active = False
         self.analytics: FrameAnalytics | None = None
         """Per-session analytics (calibration before the tracker, a reading per frame after it), or ``None``."""
 
@@ -251,26 +257,88 @@ class LiveProcessor:
             with self._lock:
                 self._errors += 1
             return image
-        probabilities = faces[0].probabilities if faces else None
-        analytics = self.analytics
-        if analytics is not None:
-            probabilities = analytics.calibrate(probabilities, started)
-        state = self.tracker.update(probabilities, timestamp=started)
+        state = self._update_mood(faces, started)
         if draw:
             draw_results(image, faces, bgr=True)
         finished = self._clock()
+        size = (int(image.shape[1]), int(image.shape[0]))
+        self._record_frame(faces, state, size, capture_time=capture_time, started=started, finished=finished)
+        return image
+
+    def _update_mood(self, faces: Sequence[FaceResult], started: float) -> MoodState:
+        """Calibrate the largest face's probabilities (if analytics calibrate) and feed the mood tracker."""
+        probabilities = faces[0].probabilities if faces else None
+        if self.analytics is not None:
+            probabilities = self.analytics.calibrate(probabilities, started)
+        return self.tracker.update(probabilities, timestamp=started)
+
+    def _record_frame(
+        self,
+        faces: Sequence[FaceResult],
+        state: MoodState,
+        size: tuple[int, int],
+        *,
+        capture_time: float | None,
+        started: float,
+        finished: float,
+    ) -> None:
+        """Count one analysed frame: counters, fps, lag, the latest faces, the timeline and the analytics."""
         with self._lock:
             self._frames += 1
             self._with_face += bool(faces)
             self._faces = tuple(faces)
             self._last_frame_at = finished
-            self._frame_size = (int(image.shape[1]), int(image.shape[0]))
+            self._frame_size = size
             self._fps.tick(finished)
             self._lag.record(capture_time, started, finished)
         self.timeline.add(started, state)
-        if analytics is not None:
-            analytics.observe(started, state, faces=len(faces))
-        return image
+        if self.analytics is not None:
+            self.analytics.observe(started, state, faces=len(faces))
+
+    # --- on-device mode (the browser analyses; fer_core.sessions.on_device) -----------------------------------
+    def ingest_device_results(self, batch: DeviceBatch, received_at: float | None = None) -> int:
+        """Feed the frames a browser analysed itself through the same mood, timeline and analytics path.
+
+        Frames are timed on this processor's clock (:func:`~fer_core.sessions.on_device.results.server_times`),
+        never earlier than the last frame taken in. A batch already taken in (same stream, same or lower
+        ``seq``) is ignored; ``batch.ended`` (the viewer pressed Stop) ends the stream like ``end_stream``.
+        Returns how many frames were taken in.
+        """
+        received_at = self._clock() if received_at is None else received_at
+        with self._busy:
+            with self._lock:
+                last = self._device_stream
+                if last is not None and last[0] == batch.stream_id and batch.seq <= last[1]:
+                    return 0
+                if last is None or last[0] != batch.stream_id:
+                    self._device_skipped_base = self._skipped  # the browser counts from 0 per stream
+                self._device_stream = (batch.stream_id, batch.seq)
+                self._device_active = True
+                self._skipped = self._device_skipped_base + batch.skipped
+                floor = self._device_last_t
+            for frame, grabbed in zip(batch.frames, server_times(batch, received_at), strict=True):
+                floor = grabbed = min(received_at, max(grabbed, floor))
+                state = self._update_mood(frame.faces, grabbed)
+                waited = max(0.0, frame.total_ms - frame.detect_ms - frame.classify_ms) / 1000.0
+                finished = min(received_at, grabbed + frame.total_ms / 1000.0)
+                started = min(grabbed + waited, finished)
+                self._record_frame(
+                    frame.faces, state, frame.size, capture_time=grabbed, started=started, finished=finished
+                )
+            with self._lock:
+                self._device_last_t = floor
+        if batch.ended:
+            self.end_stream()
+        return len(batch.frames)
+
+    def end_device_stream(self) -> bool:
+        """End an on-device stream that sent no Stop (the viewer switched to server processing, so the component
+        went away): :meth:`end_stream` if a device batch was taken in since the last stream ended. Returns whether."""
+        with self._lock:
+            active = self._device_active
+        if active:
+            self.end_stream()
+        return active
 
     def end_stream(self, wait_s: float = 5.0) -> None:
         """Forget this stream's faces and moods: the mood, its timeline, the last faces and the tracked boxes.
@@ -287,6 +355,7 @@ class LiveProcessor:
             with self._lock:
                 self._faces = ()
                 face_tracker = self._face_tracker
+                self._device_active = False
             if face_tracker is not None:
                 face_tracker.reset()
         finally:

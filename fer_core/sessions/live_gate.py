@@ -123,3 +123,8 @@ def watch_admission(*, streaming: bool) -> None:
         return
     if gate.refused or (not streaming and not gate.admission.has_room(gate.holder)):
         st.rerun(scope="app")
+
+
+def no_server_player() -> None:
+    """The page shows no WebRTC player (on-device processing): nothing for :func:`watch_admission` to watch."""
+    st.session_state[_PLAYER_SHOWN_KEY] = False
