@@ -1,6 +1,14 @@
 # Mood Lens: the Streamlit app with the shipped model, CPU only.
 #   docker build -t mood-lens .
 #   docker run --rm -p 8501:8501 mood-lens        # upload page; see docs/deployment.md for the live webcam (WebRTC)
+
+# The on-device live mode's browser runtimes (OpenCV.js, LiteRT.js): npm packages at the versions locked in
+# web/on_device/package-lock.json, fetched in a build stage, so Node.js is not in the image.
+FROM node:20-slim AS web
+WORKDIR /web/on_device
+COPY web/on_device/package.json web/on_device/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -26,7 +34,12 @@ COPY content/ content/
 COPY models/ models/
 COPY app_pages/ app_pages/
 COPY app.py ./
-RUN python -c "import fer_core, fer_core.sessions.app_support, fer_core.sessions.live"
+# The on-device component: its files, and the vendor folder built from the npm packages, the cascades and the
+# shipped model (bound by SHA-256); node_modules is dropped once copied.
+COPY web/ web/
+COPY --from=web /web/on_device/node_modules/ web/on_device/node_modules/
+RUN python -m fer_core.sessions.on_device.build --skip-npm && rm -rf web/on_device/node_modules \
+    && python -c "import fer_core, fer_core.sessions.app_support, fer_core.sessions.live"
 
 USER app
 EXPOSE 8501

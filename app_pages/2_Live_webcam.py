@@ -8,23 +8,19 @@ reset streamlit-webrtc's state).
 
 from __future__ import annotations
 
-import altair as alt
-import pandas as pd
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from fer_core.labels import EMOTIONS
 from fer_core.mood.content import ContentPolicy
 from fer_core.mood.tracker import MoodConfig
-from fer_core.recognition.drawing import EMOTION_COLORS_RGB
 from fer_core.sessions.analytics_view import (
-    affect_layer,
     calibration_panel,
     circumplex_chart,
     consent_gate,
     export_panel,
     pretend_controls,
     session_analytics,
+    timeline_chart,
 )
 from fer_core.sessions.app_support import (
     PRIVACY_NOTE,
@@ -104,7 +100,8 @@ if processing == "server":
 gate = live_gate(processor)
 streaming = processor.stats().streaming
 with st.sidebar:
-    send_back_toggle(gate, streaming=streaming)
+    if processing == "server":  # on this device no video goes to the server, so none comes back
+        send_back_toggle(gate, streaming=streaming)
     pretend = pretend_controls(streaming=streaming)
 
 
@@ -136,7 +133,7 @@ def live_status(
         decision = analytics.choose(policy, stats.mood)
         apply_accent(decision.accent)
         st.markdown(render_panel(decision, heading=stats.mood.mood), unsafe_allow_html=True)
-    st.altair_chart(circumplex_chart(stats.mood), width="content")
+    st.vega_lite_chart(circumplex_chart(stats.mood), width="content")
     calibration_panel(analytics, streaming=stats.streaming)
 
 
@@ -147,22 +144,7 @@ def mood_timeline(processor: LiveProcessor) -> None:
     if not columns["seconds"]:
         st.caption("The smoothed emotion probabilities appear here while the stream plays.")
         return
-    frame = pd.DataFrame(columns).melt(id_vars="seconds", var_name="emotion", value_name="probability")
-    colours = ["#{:02x}{:02x}{:02x}".format(*EMOTION_COLORS_RGB[name]) for name in EMOTIONS]
-    chart = (
-        alt.Chart(frame)
-        .mark_line(interpolate="monotone")
-        .encode(
-            x=alt.X("seconds:Q", title="seconds ago", scale=alt.Scale(domain=[-TIMELINE_S, 0])),
-            y=alt.Y("probability:Q", title="smoothed probability", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("emotion:N", sort=list(EMOTIONS), scale=alt.Scale(domain=list(EMOTIONS), range=colours)),
-        )
-        .properties(height=220)
-    )
-    lines = affect_layer(columns, TIMELINE_S)  # valence and arousal, on their own [-1, 1] axis
-    if lines is not None:
-        chart = alt.layer(chart, lines).resolve_scale(y="independent", color="independent")
-    st.altair_chart(chart, width="stretch")
+    st.vega_lite_chart(timeline_chart(columns, TIMELINE_S), width="stretch")
 
 
 frontend_rtc, server_rtc = rtc_configurations(servers, policy_name)

@@ -39,7 +39,9 @@ def ignored(path: str) -> bool:
 
 def test_base_image_user_port_and_command():
     steps = instructions()
-    assert steps[0] == ("FROM", "python:3.11-slim")
+    bases = [args for keyword, args in steps if keyword == "FROM"]
+    assert bases == ["node:20-slim AS web", "python:3.11-slim"], "Node.js only in the build stage"
+    steps = steps[steps.index(("FROM", "python:3.11-slim")) :]  # the image itself
     keywords = [keyword for keyword, _ in steps]
     users = [args for keyword, args in steps if keyword == "USER"]
     assert users and users[-1] not in ("root", "0"), "runs as a non-root user"
@@ -53,16 +55,23 @@ def test_base_image_user_port_and_command():
 def test_everything_copied_exists_and_is_in_the_build_context():
     sources = []
     for keyword, args in instructions():
-        if keyword == "COPY":
+        if keyword == "COPY" and "--from=" not in args:  # from the build context, not from a build stage
             parts = [part for part in args.split() if not part.startswith("--")]
             sources += parts[:-1]
-    assert {"app.py", "app_pages/", "fer_core/", "content/", "models/", ".streamlit/", "requirements.txt"} <= set(
-        sources
-    )
+    assert {
+        "app.py",
+        "app_pages/",
+        "fer_core/",
+        "content/",
+        "models/",
+        ".streamlit/",
+        "requirements.txt",
+        "web/",
+    } <= set(sources)
     for source in sources:
         assert (REPO / source).exists(), f"COPY {source}: not in the repository"
         assert not ignored(source.rstrip("/")), f"COPY {source}: excluded by .dockerignore"
-    for private in (".venv", "runs", "artifacts", "tests", ".git"):
+    for private in (".venv", "runs", "artifacts", "tests", ".git", "web/on_device/node_modules"):
         assert ignored(private), f".dockerignore should exclude {private}"
 
 

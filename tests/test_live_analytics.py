@@ -210,3 +210,38 @@ def test_circumplex_anchors_are_the_affect_coordinates():
     anchors = {row["emotion"]: (row["valence"], row["arousal"]) for row in circumplex_anchors()}
     assert anchors["neutral"] == (0.0, 0.0)
     assert anchors["happy"][0] > 0.8 and anchors["sad"] == pytest.approx((-0.725, -0.3775))
+
+
+def test_circumplex_chart_puts_the_moods_dot_on_a_plane_built_once():
+    from fer_core.mood.tracker import MoodConfig, MoodTracker
+    from fer_core.sessions.analytics_view import circumplex_chart
+
+    without = circumplex_chart(MoodTracker().state())
+    assert len(without["layer"]) == 5, "axes, points, labels: no dot without a face"
+    tracker = MoodTracker(MoodConfig(time_constant_s=0.0, dwell_s=0.0), clock=lambda: 0.0)
+    state = tracker.update(one_hot("sad"), timestamp=0.0)
+    spec = circumplex_chart(state)
+    (dot,) = spec["layer"][5:]
+    sad = affect(one_hot("sad"))
+    assert dot["data"]["values"] == [{"valence": pytest.approx(sad.valence), "arousal": pytest.approx(sad.arousal)}]
+    assert len(circumplex_chart(MoodTracker().state())["layer"]) == 5, "the cached plane is not changed by a dot"
+    labels = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    assert {row["emotion"] for row in labels["data"]["values"]} == set(EMOTIONS)
+
+
+def test_timeline_chart_fills_in_each_emotions_line_and_the_affect_lines_with_gaps():
+    from fer_core.sessions.analytics_view import timeline_chart
+
+    columns = {"seconds": [-2.0, -1.0]} | {name: [p, None] for name, p in zip(EMOTIONS, one_hot("sad"), strict=True)}
+    spec = timeline_chart(columns, 60.0)
+    emotions, affect_rows = (layer["data"]["values"] for layer in spec["layer"])
+    sad_p = one_hot("sad")[EMOTIONS.index("sad")]
+    assert len(emotions) == 14 and {"seconds": -2.0, "emotion": "sad", "probability": sad_p} in emotions
+    assert {"seconds": -1.0, "emotion": "sad", "probability": None} in emotions, "a gap where no face was seen"
+    sad = affect(one_hot("sad"))
+    assert affect_rows == [
+        {"seconds": -2.0, "measure": "valence", "value": pytest.approx(sad.valence)},
+        {"seconds": -2.0, "measure": "arousal", "value": pytest.approx(sad.arousal)},
+    ]
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == [-60.0, 0]
+    assert timeline_chart({"seconds": []} | {n: [] for n in EMOTIONS}, 60.0)["layer"][0]["data"] == {"values": []}

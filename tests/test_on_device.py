@@ -290,6 +290,7 @@ def test_the_live_page_processes_on_the_server_by_default(live_page):
     (choice,) = [radio for radio in at.sidebar.radio if radio.label == "Processing"]
     assert choice.value == "server"
     assert len(calls) == 1, "the WebRTC player, as before"
+    assert any(toggle.label == "Send video back" for toggle in at.sidebar.toggle)
 
 
 def test_processing_device_from_the_url_shows_no_webrtc_player(live_page):
@@ -299,6 +300,7 @@ def test_processing_device_from_the_url_shows_no_webrtc_player(live_page):
     assert not at.exception and not at.error
     assert [radio.value for radio in at.sidebar.radio if radio.label == "Processing"] == ["device"]
     assert calls == [], "on-device mode sends no video to the server"
+    assert not any(toggle.label == "Send video back" for toggle in at.sidebar.toggle), "no video to send back"
 
 
 def test_an_unbuilt_device_mode_says_how_to_build_it(live_page, monkeypatch):
@@ -354,3 +356,13 @@ def test_the_load_test_takes_a_processing_option():
     assert "processing on the device" in loadtest.format_report(report)
     with pytest.raises(loadtest.LoadTestError, match="processing"):
         loadtest.run_load_test(viewers=1, seconds=1, processing="gpu")
+
+
+def test_the_device_player_asks_for_the_full_camera_rate_at_the_servers_size():
+    from fer_core.sessions.on_device.component import DEVICE_FPS, device_constraints
+    from fer_core.sessions.rtc import StreamConfig
+
+    video = device_constraints(StreamConfig())["video"]
+    assert video["frameRate"] == {"ideal": DEVICE_FPS, "max": DEVICE_FPS} and DEVICE_FPS == 30
+    assert (video["width"], video["height"]) == ({"ideal": 640}, {"ideal": 480})
+    assert device_constraints(StreamConfig(320, 240, 60))["video"]["frameRate"]["max"] == 60, "never lower"

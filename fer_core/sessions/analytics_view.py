@@ -6,11 +6,13 @@
 - :func:`session_analytics`: this browser session's :class:`~fer_core.sessions.live_analytics.LiveAnalytics`,
   publishing to the one opt-in :class:`~fer_core.mood.events.EventFeed` of the server process.
 - :func:`export_panel`, :func:`calibration_panel`, :func:`pretend_controls`, :func:`reactions_view`,
-  :func:`circumplex_chart`, :func:`affect_layer`: the pieces the pages place.
+  :func:`circumplex_chart`, :func:`timeline_chart`: the pieces the pages place.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 from typing import Any
 
@@ -23,6 +25,7 @@ from fer_core.mood.affect import affect_of_state
 from fer_core.mood.content import ContentPolicy
 from fer_core.mood.events import EventFeed, EventFeedConfig
 from fer_core.mood.tracker import MoodState
+from fer_core.recognition.drawing import EMOTION_COLORS_RGB
 from fer_core.sessions.live_analytics import LiveAnalytics, affect_columns, circumplex_anchors
 
 logger = logging.getLogger(__name__)
@@ -106,16 +109,38 @@ def session_analytics(policy: ContentPolicy | None) -> LiveAnalytics:
 
 
 # --- charts ---------------------------------------------------------------------------------------------------------
-def circumplex_chart(state: MoodState, size: int = 230) -> alt.LayerChart:
-    """The [-1, 1]² valence/arousal plane with the seven emotions' points and this mood's dot (if a face is read)."""
+def circumplex_chart(state: MoodState, size: int = 230) -> dict[str, Any]:
+    """The [-1, 1]² valence/arousal plane with the seven emotions' points and this mood's dot (if a face is read),
+    as a Vega-Lite spec for ``st.vega_lite_chart``. The plane is built (and validated) once; each refresh only
+    adds the dot, which keeps the live page's once-a-second panel cheap for the server."""
+    spec = copy.deepcopy(_circumplex_plane(size))
+    point = affect_of_state(state)
+    if point is not None:
+        scale = {"domain": [-1, 1]}
+        spec["layer"].append(
+            {
+                "data": {"values": [{"valence": float(point.valence), "arousal": float(point.arousal)}]},
+                "mark": {"type": "circle", "size": 220, "color": "#e4572e"},
+                "encoding": {
+                    "x": {"field": "valence", "type": "quantitative", "scale": scale},
+                    "y": {"field": "arousal", "type": "quantitative", "scale": scale},
+                },
+            }
+        )
+    return spec
+
+
+@functools.lru_cache(maxsize=4)
+def _circumplex_plane(size: int) -> dict[str, Any]:
+    """The chart without the dot: axes through 0 and the emotions' points and labels (a Vega-Lite dict)."""
     scale = alt.Scale(domain=[-1, 1])
-    anchors = pd.DataFrame(circumplex_anchors())
-    base = alt.Chart(anchors).encode(
+    base = alt.Chart(alt.Data(values=circumplex_anchors())).encode(
         x=alt.X("valence:Q", scale=scale, title="valence"), y=alt.Y("arousal:Q", scale=scale, title="arousal")
     )
+    zero = alt.Data(values=[{"zero": 0.0}])
     layers: list[Any] = [
-        alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(opacity=0.3).encode(x="zero:Q"),
-        alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(opacity=0.3).encode(y="zero:Q"),
+        alt.Chart(zero).mark_rule(opacity=0.3).encode(x="zero:Q"),
+        alt.Chart(zero).mark_rule(opacity=0.3).encode(y="zero:Q"),
         base.mark_point(opacity=0.4, size=30),
         # fear sits just below angry: its label goes under its point
         base.transform_filter(alt.datum.emotion != "fear")
@@ -125,33 +150,66 @@ def circumplex_chart(state: MoodState, size: int = 230) -> alt.LayerChart:
         .mark_text(dy=10, fontSize=10, opacity=0.7)
         .encode(text="emotion:N"),
     ]
-    point = affect_of_state(state)
-    if point is not None:
-        dot = pd.DataFrame({"valence": [float(point.valence)], "arousal": [float(point.arousal)]})
-        layers.append(
-            alt.Chart(dot)
-            .mark_circle(size=220, color="#e4572e")
-            .encode(x=alt.X("valence:Q", scale=scale), y=alt.Y("arousal:Q", scale=scale))
+    spec = alt.layer(*layers).properties(width=size, height=size).to_dict()
+    spec.pop("$schema", None)
+    spec.pop("config", None)
+    return spec
+
+
+def timeline_chart(columns: dict[str, list[float | None]], window_s: float) -> dict[str, Any]:
+    """The smoothed probabilities over the last ``window_s`` seconds (:meth:`MoodTimeline.chart_columns`), with
+    valence and arousal on their own [-1, 1] axis, as a Vega-Lite spec for ``st.vega_lite_chart``. The encodings
+    are built (and validated) once per window; each refresh only fills in the rows."""
+    spec = copy.deepcopy(_timeline_layout(window_s))
+    seconds = columns["seconds"]
+    spec["layer"][0]["data"] = {
+        "values": [
+            {"seconds": t, "emotion": name, "probability": columns[name][row]}
+            for name in EMOTIONS
+            for row, t in enumerate(seconds)
+        ]
+    }
+    affect = affect_columns(columns)
+    spec["layer"][1]["data"] = {
+        "values": [
+            {"seconds": t, "measure": measure, "value": affect[measure][row]}
+            for measure in ("valence", "arousal")
+            for row, t in enumerate(seconds)
+            if affect[measure][row] is not None
+        ]
+    }
+    return spec
+
+
+@functools.lru_cache(maxsize=4)
+def _timeline_layout(window_s: float) -> dict[str, Any]:
+    """The timeline's two layers (emotion lines; dashed valence and arousal) without their rows."""
+    colours = ["#{:02x}{:02x}{:02x}".format(*EMOTION_COLORS_RGB[name]) for name in EMOTIONS]
+    x = alt.X("seconds:Q", title="seconds ago", scale=alt.Scale(domain=[-window_s, 0]))
+    emotions = (
+        alt.Chart(alt.Data(values=[]))
+        .mark_line(interpolate="monotone")
+        .encode(
+            x=x,
+            y=alt.Y("probability:Q", title="smoothed probability", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("emotion:N", sort=list(EMOTIONS), scale=alt.Scale(domain=list(EMOTIONS), range=colours)),
         )
-    return alt.layer(*layers).properties(width=size, height=size)
-
-
-def affect_layer(columns: dict[str, list[float | None]], window_s: float) -> alt.Chart | None:
-    """Valence and arousal lines for the timeline chart (``None`` when there is nothing to draw)."""
-    values = affect_columns(columns)
-    if not values["seconds"]:
-        return None
-    frame = pd.DataFrame(values).melt(id_vars="seconds", var_name="measure", value_name="value")
-    return (
-        alt.Chart(frame)
+    )
+    affect = (
+        alt.Chart(alt.Data(values=[]))
         .mark_line(strokeDash=[6, 3], strokeWidth=2.5)
         .encode(
-            x=alt.X("seconds:Q", scale=alt.Scale(domain=[-window_s, 0])),
+            x=x,
             y=alt.Y("value:Q", title="valence / arousal", scale=alt.Scale(domain=[-1, 1])),
             strokeDash=alt.StrokeDash("measure:N", title="affect", legend=alt.Legend(orient="top")),
             color=alt.value("#333333"),
         )
     )
+    chart = alt.layer(emotions, affect).resolve_scale(y="independent", color="independent").properties(height=220)
+    spec = chart.to_dict()
+    spec.pop("$schema", None)
+    spec.pop("config", None)
+    return spec
 
 
 # --- export, calibration, pretend -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ timeline, analytics and readouts are the server mode's. Video never leaves the b
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -26,7 +27,12 @@ COMPONENT_NAME = "mood_lens_on_device"
 PROCESSING_QUERY = "processing"
 PROCESSING_LABELS: dict[str, str] = {"server": "on the server", "device": "on this device"}
 """``?processing=server|device`` -> the label of the live page's "Processing" choice."""
-SEND_EVERY_MS = 250
+SEND_EVERY_MS = 1000
+"""How often the browser sends its results: the panels refresh once a second anyway."""
+DEVICE_FPS = 30
+"""The camera rate asked for on this device: each frame costs the viewer's machine, not the server, so the
+server's 15 fps cap (``StreamConfig``, for decoding and re-encoding) does not apply; the browser analyses the
+newest frame whenever it is free."""
 
 _component = components.declare_component(COMPONENT_NAME, path=str(COMPONENT_DIR))
 
@@ -47,6 +53,11 @@ def processing_choice() -> str:
     if st.query_params.get(PROCESSING_QUERY) != choice and (choice != "server" or PROCESSING_QUERY in st.query_params):
         st.query_params[PROCESSING_QUERY] = choice
     return str(choice)
+
+
+def device_constraints(stream: StreamConfig) -> dict[str, Any]:
+    """What the on-device player asks the camera for: the server mode's size, at least :data:`DEVICE_FPS`."""
+    return dataclasses.replace(stream, fps=max(stream.fps, DEVICE_FPS)).media_stream_constraints()
 
 
 def take_in(processor: LiveProcessor, value: Any) -> int:
@@ -75,7 +86,7 @@ def on_device_player(processor: LiveProcessor, stream: StreamConfig) -> None:
     value = _component(
         params=pipeline_params(detector=processor.detector_config),
         model_sha256=status.manifest["model"]["sha256"],
-        constraints=stream.media_stream_constraints(),
+        constraints=device_constraints(stream),
         send_every_ms=SEND_EVERY_MS,
         key="on_device",
         default=None,
