@@ -8,17 +8,23 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-# nginx and openssl: the two-worker deployment test (tests/browser/test_two_workers.py, deploy/nginx.conf);
-# coturn: the relay-only viewer (tests/browser/test_turn_browser.py, deploy/turnserver.conf).
-# nodejs and npm: the on-device mode's browser runtimes (tests/browser/test_on_device_browser.py runs
-# python -m fer_core.sessions.on_device.build, which runs npm ci).
-if { [ ! -x /usr/lib/chromium/chromium ] || ! command -v strace >/dev/null || ! [ -x /usr/sbin/nginx ] \
-     || ! command -v openssl >/dev/null || ! [ -x /usr/bin/turnserver ] || ! command -v npm >/dev/null; } \
-   && [ "${FER_SKIP_CHROMIUM_INSTALL:-0}" != 1 ]; then
+# Debian packages the tests use, installed only where missing (a Node.js already there, e.g. NodeSource's, brings
+# its own npm and conflicts with Debian's npm package):
+# chromium and strace: the browser and privacy tests; nginx-light and openssl: the two-worker deployment test
+# (tests/browser/test_two_workers.py, deploy/nginx.conf); coturn: the relay-only viewer (tests/browser/
+# test_turn_browser.py, deploy/turnserver.conf); nodejs and npm: the on-device mode's browser runtimes
+# (tests/browser/test_on_device_browser.py runs python -m fer_core.sessions.on_device.build, which runs npm ci).
+missing=()
+[ -x /usr/lib/chromium/chromium ] || missing+=(chromium chromium-driver)
+command -v strace >/dev/null || missing+=(strace)
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v openssl >/dev/null || missing+=(openssl)
+[ -x /usr/bin/turnserver ] || missing+=(coturn)
+command -v npm >/dev/null || missing+=(nodejs npm)
+if [ "${#missing[@]}" -gt 0 ] && [ "${FER_SKIP_CHROMIUM_INSTALL:-0}" != 1 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver strace \
-    nginx-light openssl coturn nodejs npm
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 mkdir -p artifacts
 # pytest exits 5 when it collects no tests: with `set -e` that fails this script, as it should.
