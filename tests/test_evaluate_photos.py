@@ -77,8 +77,11 @@ def test_bad_photo_sets_are_one_clear_error(tmp_path):
     assert main(["--data", str(folder), "--no-card"]) == 2
 
 
+KDEF_MISSING = f"KDEF not built at {KDEF} (README, 'Real photos': build_kdef.py; or set KDEF_PATH)"
+
+
 @pytest.mark.dataset
-@pytest.mark.skipif(not (KDEF / "labels.csv").is_file(), reason=f"KDEF not built at {KDEF} (see DEVELOPERS.md)")
+@pytest.mark.skipif(not (KDEF / "labels.csv").is_file(), reason=KDEF_MISSING)
 def test_kdef_matches_the_card(tmp_path):
     """When KDEF is present, the full pipeline re-measures the card's KDEF accuracy."""
     card = json.loads((REPO / "models" / "model_card.json").read_text())

@@ -247,13 +247,15 @@ def test_on_device_live_page_end_to_end(server, launch, tmp_path, on_device_buil
     foreign = watcher.stop()
     print(
         f"\non-device live: runtimes {load_s:.1f} s, {fps:.1f} fps on the page (shown {metric_text(page, 'FPS')}), "
-        f"browser {stats['fps']:.1f} fps, {stats['batchesSent']} batches, overlay {overlay:.4f}, "
+        f"browser {stats['fps']:.1f} fps (detection {stats['detectMs']:.1f} ms, classification "
+        f"{stats['classifyMs']:.1f} ms a frame), {stats['batchesSent']} batches, overlay {overlay:.4f}, "
         f"server {server_cores:.3f} cores, "
         f"load {os.getloadavg()[0]:.1f}"
     )
     assert page.locator(WEBRTC_IFRAME).count() == 0, "no WebRTC player in on-device mode"
     assert last > first and fps > 3, f"only {fps:.1f} frames per second reached the page"
     assert stats["lastFaces"], "the browser found no face in the astronaut clip"
+    assert stats["detectMs"] > 0 and stats["classifyMs"] > 0, "the browser times detection and classification"
     assert overlay > 0.002, f"no happy overlay drawn on the viewer's video ({overlay:.4f})"
     assert mood == "happy", f"page mood {panel_mood(page)!r}, expected happy"
     assert page.locator("div.fer-card").count() >= 1, "the content panel did not follow the mood"
@@ -308,3 +310,13 @@ def test_a_stale_model_copy_is_refused_by_the_browser(launch, tmp_path, on_devic
         server.shutdown()
         server.server_close()
     assert "Refusing model" in text and "stale" in text
+
+
+def test_the_real_build_checks_out_and_carries_licences(on_device_build):
+    """The vendor folder the other tests use (built by the fixture where missing): usable, with licence texts."""
+    status = check_build()
+    assert status.usable, status.reason
+    files = status.manifest["files"]
+    assert any(name.startswith("licenses/") for name in files)
+    for entry in status.manifest["licenses"]:
+        assert entry["files"], f"no licence text for {entry['package']}"

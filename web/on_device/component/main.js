@@ -16,7 +16,9 @@ const state = {
   pending: [], seq: 0, streamId: "", framesTotal: 0, skipped: 0, times: [], lastFaces: [], sendTimer: null,
   sent: 0, errors: 0,
 };
-window.__moodLensStats = { ready: false, error: null, framesProcessed: 0, fps: 0, batchesSent: 0, lastFaces: [] };
+window.__moodLensStats = {
+  ready: false, error: null, framesProcessed: 0, fps: 0, batchesSent: 0, lastFaces: [], detectMs: 0, classifyMs: 0,
+};
 
 function setStatus(text, error = false) {
   statusLine.textContent = text;
@@ -165,7 +167,16 @@ async function processFrame() {
     faces: result.faces.map((f) => ({ box: f.box, p: f.p.map((v) => round(v, 6)) })),
   });
   if (state.pending.length > 120) state.pending.shift(); // the server stopped listening: keep only the newest
-  Object.assign(window.__moodLensStats, { framesProcessed: state.framesTotal, fps: fps(), lastFaces: result.faces });
+  Object.assign(window.__moodLensStats, {
+    framesProcessed: state.framesTotal, fps: fps(), lastFaces: result.faces,
+    detectMs: mean(window.__moodLensStats.detectMs, result.detect_ms),
+    classifyMs: mean(window.__moodLensStats.classifyMs, result.classify_ms),
+  });
+}
+
+function mean(previous, value, weight = 0.1) {
+  // an exponential moving mean of a per-frame timing, for the readouts and the tests
+  return previous ? previous + weight * (value - previous) : value;
 }
 
 function round(value, digits) {
