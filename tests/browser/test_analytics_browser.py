@@ -6,12 +6,12 @@ import csv
 import io
 import json
 import os
-import threading
+import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from test_events import Receiver
 
 from fer_core.labels import EMOTIONS
 from fer_core.measure.browser import app_server
@@ -30,44 +30,12 @@ EVENT_KEYS = {"schema_version", "type", "time", "session_id", "from", "to", "con
               "item_id", "title", "mood"}  # fmt: skip
 
 
-class Receiver(ThreadingHTTPServer):
-    """A real HTTP event receiver on loopback: keeps every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/mood-events"
-
-    def received(self) -> list[dict]:
-        with self.lock:
-            return list(self.events)
-
-
-class _ReceiverHandler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with self.server.lock:
-            self.server.events.append({"_path": self.path, "_type": self.headers.get("Content-Type"),
-                                       **json.loads(body)})  # fmt: skip
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
+    """A real HTTP event receiver on loopback (the event feed's unit tests' one)."""
     running = Receiver()
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
     yield running
-    running.shutdown()
-    running.server_close()
+    running.close()
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +119,7 @@ def test_video_file_page_shows_the_timeline_and_its_csv_downloads(server, launch
 
 
 def _mood_changes(receiver: Receiver) -> list[str | None]:
-    return [event["to"] for event in receiver.received() if event["type"] == "mood_changed"]
+    return [event["to"] for event in list(receiver.bodies) if event["type"] == "mood_changed"]
 
 
 def _top_mood(item: dict) -> str:
@@ -178,9 +146,10 @@ def test_two_faces_in_turn_send_mood_events_and_give_two_items_different_reactio
     page.wait_for_timeout(1_000)
     changes = _mood_changes(receiver)
     assert settled in changes and other in changes[changes.index(settled) :], f"mood changes received: {changes}"
-    events = receiver.received()
-    assert all(event["_path"] == "/mood-events" and event["_type"] == "application/json" for event in events)
-    assert all(set(event) - {"_path", "_type"} <= EVENT_KEYS for event in events), "only the documented fields"
+    events = list(receiver.bodies)
+    assert set(receiver.paths) == {urllib.parse.urlsplit(receiver.url).path}, "POSTed to the configured URL"
+    assert set(receiver.headers) == {"application/json"}
+    assert all(set(event) <= EVENT_KEYS for event in events), "only the documented fields"
     assert all(event["schema_version"] == 1 for event in events)
     shown = {event["item_id"] for event in events if event["type"] == "item_shown"}
     assert len(shown) >= 2, f"items shown: {shown}"

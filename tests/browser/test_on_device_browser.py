@@ -71,16 +71,33 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def served(directory: Path) -> Iterator[str]:
+    """A component folder served on 127.0.0.1 (no Streamlit: the page on its own); yields its index.html URL."""
+    handler = functools.partial(_Quiet, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/index.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _status_after_error(launch, directory: Path, timeout_ms: int) -> tuple[object, str]:
+    """Open the component served from ``directory``; wait for it to report an error; the page and its status."""
+    with served(directory) as url:
+        page = launch()
+        page.goto(url)
+        page.wait_for_function("window.__moodLensStats.error !== null", timeout=timeout_ms)
+        return page, page.locator("#status").inner_text()
+
+
 @pytest.fixture(scope="module")
 def component_url(on_device_build) -> Iterator[str]:
-    """The component's folder served on 127.0.0.1, opened on its own (no Streamlit: the test hook only)."""
-    handler = functools.partial(_Quiet, directory=str(COMPONENT_DIR))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/index.html"
-    server.shutdown()
-    server.server_close()
+    """The component's folder, opened on its own (the test hook only)."""
+    with served(COMPONENT_DIR) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -275,17 +292,7 @@ def test_a_missing_build_gives_a_clear_message(launch, tmp_path, on_device_build
     """The component opened from a folder without vendor/: a message, not a blank frame."""
     bare = tmp_path / "component"
     shutil.copytree(COMPONENT_DIR, bare, ignore=shutil.ignore_patterns("vendor"))
-    handler = functools.partial(_Quiet, directory=str(bare))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        page = launch()
-        page.goto(f"http://127.0.0.1:{server.server_port}/index.html")
-        page.wait_for_function("window.__moodLensStats.error !== null", timeout=30_000)
-        text = page.locator("#status").inner_text()
-    finally:
-        server.shutdown()
-        server.server_close()
+    page, text = _status_after_error(launch, bare, timeout_ms=30_000)
     assert "not built" in text and "python -m fer_core.sessions.on_device.build" in text
     assert page.locator("#toggle").is_disabled()
 
@@ -298,17 +305,7 @@ def test_a_stale_model_copy_is_refused_by_the_browser(launch, tmp_path, on_devic
     data = bytearray(model.read_bytes())
     data[-1] ^= 0xFF
     model.write_bytes(bytes(data))
-    handler = functools.partial(_Quiet, directory=str(copy))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        page = launch()
-        page.goto(f"http://127.0.0.1:{server.server_port}/index.html")
-        page.wait_for_function("window.__moodLensStats.error !== null", timeout=120_000)
-        text = page.locator("#status").inner_text()
-    finally:
-        server.shutdown()
-        server.server_close()
+    _, text = _status_after_error(launch, copy, timeout_ms=120_000)
     assert "Refusing model" in text and "stale" in text
 
 
