@@ -6,6 +6,7 @@ here is ``page.wait_for_timeout`` (never ``time.sleep``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Collection
@@ -58,9 +59,26 @@ def click_start(page) -> None:
     webrtc_button(page, "Start").click(timeout=120_000)
 
 
-def click_stop(page) -> None:
-    webrtc_button(page, "Stop").click(timeout=30_000)
-    webrtc_button(page, "Start").wait_for(timeout=30_000)
+def click_stop(page, *, attempts: int = 3, wait_s: float = 15.0) -> int:
+    """Press STOP until the component shows START again; return how many extra presses it needed.
+
+    On a loaded machine a press can land while the component re-renders and be lost: STOP is pressed again if it is
+    still shown after ``wait_s``. Raises ``AssertionError`` naming the buttons shown if START never comes back.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
+    stop, start = webrtc_button(page, "Stop"), webrtc_button(page, "Start")
+    for attempt in range(attempts):
+        if stop.count():
+            with contextlib.suppress(PlaywrightError):  # re-rendered while pressed: the loop looks again
+                stop.first.click(timeout=5_000)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if start.count():
+                return attempt
+            page.wait_for_timeout(250)
+    shown = page.frame_locator(WEBRTC_IFRAME).get_by_role("button").all_inner_texts()
+    raise AssertionError(f"START did not come back after {attempts} presses of STOP; buttons shown: {shown}")
 
 
 def wait_for_frames(page, more_than: int, timeout_s: float) -> int | None:
@@ -99,10 +117,8 @@ def start_stream(
         if retry == max_retries:
             break
         # The known streamlit-webrtc start-up flake: the stream never delivers. Stop (if shown) and start again.
-        stop = webrtc_button(page, "Stop")
-        if stop.count():
-            stop.click()
-            webrtc_button(page, "Start").wait_for()
+        if webrtc_button(page, "Stop").count():
+            click_stop(page)
         before = frames_processed(page)
         click_start(page)
     raise AssertionError(f"fewer than {min_frames} processed frame(s) after {max_retries} retries of START")

@@ -114,14 +114,24 @@ def test_two_starts_at_once_one_streams_and_the_other_is_told_full(one_slot_serv
         open_page(page, one_slot_server.url, "Live_webcam", "Live webcam")
         _agree(page)
         assert _wait_until(page, lambda p=page: webrtc_button(p, "Start").count() > 0, 60) is not None
-    for page in pages:
-        webrtc_button(page, "Start").click()  # back to back, no waiting
     notices = [page.get_by_text(FULL_MESSAGE).first for page in pages]
 
     def settled() -> bool:
         return any(frames_processed(page) > 0 for page in pages) and any(notice.count() for notice in notices)
 
-    assert _wait_until(pages[0], settled, 60) is not None, (
+    for attempt in range(2):
+        for page in pages:
+            webrtc_button(page, "Start").click()  # back to back, no waiting
+        if _wait_until(pages[0], settled, 45) is not None:
+            break
+        if any(frames_processed(page) > 0 for page in pages) or any(notice.count() for notice in notices):
+            break  # one side settled: the assertion below says which half is missing
+        # Neither stream delivered (the known streamlit-webrtc start-up flake, twice at once): stop both, try again.
+        print(f"\n[admission race] attempt {attempt + 1}: neither stream delivered in 45 s; starting both again")
+        for page in pages:
+            if webrtc_button(page, "Stop").count():
+                click_stop(page)
+    assert _wait_until(pages[0], settled, 15) is not None, (
         f"frames {[frames_processed(p) for p in pages]}, notices {[n.count() for n in notices]}"
     )
     winner = 0 if frames_processed(pages[0]) > 0 else 1

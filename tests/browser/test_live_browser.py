@@ -166,17 +166,19 @@ def test_live_start_reliability(server, launch, tmp_path):
     open_page(page, server.url, "Live_webcam", "Live webcam")
     retries_per_start = []
     seconds_to_first_frame: list[float] = []
+    stop_presses_lost: list[int] = []
     for _ in range(repeats):
         # A start counts as working once 3 frames came back: one frame and then a stalled stream is a failure too.
         retries = start_stream(
             page, first_frame_timeout_s=20.0, max_retries=3, timings=seconds_to_first_frame, min_frames=3
         )
         retries_per_start.append(retries)
-        click_stop(page)
+        stop_presses_lost.append(click_stop(page))
     _record(
         "start_reliability",
         {
             "starts": repeats, "starts_needing_retry": sum(r > 0 for r in retries_per_start),
+            "stop_presses_repeated": sum(stop_presses_lost),
             "total_retries": sum(retries_per_start), "seconds_to_third_frame": seconds_to_first_frame,
             "load_average_1min": os.getloadavg()[0],
         },
