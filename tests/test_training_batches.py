@@ -95,7 +95,7 @@ from fer_core.recognition.preprocessing import prepare_faces
 out = sys.argv[1]
 code = main(["--data", sys.argv[2], "--run-dir", out + "/run", "--cache-dir", out + "/cache", "--widths", "8,8,16,16",
              "--epochs", "2", "--batch-size", "16", "--warmup-epochs", "1", "--no-mixed-precision",
-             "--export", out + "/model.keras"])
+             "--augment", "gamma=0.3,noise=0.03,blur=0.3,mixup=0.2", "--export", out + "/model.keras"])
 faces = prepare_faces(list(load_fer2013(sys.argv[2], cache_dir=out + "/cache")["PublicTest"].images[:8]))
 model = keras.saving.load_model(out + "/model.keras")
 np.save(out + "/faces.npy", faces)
@@ -125,3 +125,4 @@ def test_training_runs_on_the_jax_backend_without_tensorflow_and_the_model_loads
     assert np.allclose(here, np.load(tmp_path / "jax.npy"), atol=1e-4), "the same function on both backends"
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert record["data_source"] == "auto"
+    assert record["augment"] == {"gamma": 0.3, "noise": 0.03, "blur": 0.3, "mixup": 0.2}, "photometric and MixUp"

@@ -222,13 +222,13 @@ def test_resume_warns_about_each_option_it_ignores(trained_run, caplog):
     # --widths is given as saved; --data, --batch-size, --patience and others are left out (their defaults differ)
     argv = ["--run-dir", str(run_dir), "--resume", "--widths", "8,8,16,16", "--epochs", "1", "--seed", "7"]
     with caplog.at_level(logging.WARNING, logger="training.train"):
-        assert main([*argv, "--no-erasing"]) == 0
+        assert main([*argv, "--augment", "erasing=0"]) == 0
     assert [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING] == [
         f"--resume trains on with the run's saved configuration: ignoring {option}"
         for option in (
             "--epochs (epochs=1; saved: 2)",
             f"--seed (seed=7; saved: {config.seed})",
-            "--no-erasing (augment={'erasing': 0.0}; saved: {})",
+            "--augment (augment={'erasing': 0.0}; saved: {})",
         )
     ]
     assert json.loads((run_dir / "state.json").read_text())["epoch"] == state["epoch"]  # nothing more trained
@@ -241,7 +241,7 @@ def non_default_option(item) -> list[str]:
     if "choices" in item.metadata:
         return [option_flag(item), item.metadata["choices"][-1]]
     default = getattr(TrainConfig(), item.name)
-    return [option_flag(item), {tuple: "3,5", int: "7", float: "0.25"}.get(type(default), "x")]
+    return [option_flag(item), {tuple: "3,5", int: "7", float: "0.25", dict: "zoom=0.2"}.get(type(default), "x")]
 
 
 def test_every_config_field_is_a_command_line_option():
@@ -261,7 +261,7 @@ def test_every_option_keeps_its_name_and_meaning():
         "--data d.zip --run-dir r --architecture vgg16 --widths 8,16 --blocks 2,3 --weights-path w.h5 "
         "--init-from i.keras --epochs 5 --batch-size 8 --optimizer sgd --learning-rate 5e-4 --warmup-epochs 2 "
         "--schedule plateau --weight-decay 0 --label-smoothing 0.2 --class-weight balanced --dropout 0.1 "
-        "--patience 3 --seed 9 --no-mixed-precision --threads 2 --limit 10 --cache-dir c --no-erasing "
+        "--patience 3 --seed 9 --no-mixed-precision --threads 2 --limit 10 --cache-dir c --augment erasing=0,gamma=0.3 "
         "--swa-start 4 --distill-from t.keras --distill-weight 0.7 --resume --export e.keras"
     )
     config, args = parse_args(argv.split())
@@ -289,7 +289,7 @@ def test_every_option_keeps_its_name_and_meaning():
         threads=2,
         limit=10,
         cache_dir="c",
-        augment={"erasing": 0.0},
+        augment={"erasing": 0.0, "gamma": 0.3},
         swa_start=4,
         distill_from="t.keras",
         distill_weight=0.7,
@@ -297,6 +297,9 @@ def test_every_option_keeps_its_name_and_meaning():
     assert args.resume and args.export == "e.keras"
     with pytest.raises(SystemExit):
         parse_args(["--schedule", "linear"])
+    for wrong in ("sharpness=0.2", "zoom", "zoom=big"):
+        with pytest.raises(SystemExit):
+            parse_args(["--augment", wrong])
 
 
 def test_the_model_cards_recorded_commands_give_its_recorded_configuration():

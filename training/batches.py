@@ -21,7 +21,8 @@ PUBLIC_BATCH = 256
 
 class ArrayBatches(keras.utils.PyDataset):
     """``(images, targets)`` batches of NumPy arrays; ``shuffle_seed`` reshuffles every epoch, ``augmenter`` (a
-    Keras layer or model called with ``training=True``) transforms each image batch."""
+    Keras layer or model called with ``training=True``) transforms each image batch, then ``mixer``
+    (:class:`training.augment.BatchMixer`: MixUp or CutMix) mixes images and targets across the batch."""
 
     def __init__(
         self,
@@ -30,6 +31,7 @@ class ArrayBatches(keras.utils.PyDataset):
         batch_size: int,
         *,
         augmenter: Any = None,
+        mixer: Any = None,
         shuffle_seed: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -39,7 +41,7 @@ class ArrayBatches(keras.utils.PyDataset):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.images, self.targets, self.batch_size = images, targets, batch_size
-        self.augmenter = augmenter
+        self.augmenter, self.mixer = augmenter, mixer
         self._rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
         self._order = self._next_order()
 
@@ -53,10 +55,13 @@ class ArrayBatches(keras.utils.PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        images = self.images[rows]
+        images, targets = self.images[rows], self.targets[rows]
         if self.augmenter is not None:
             images = keras.ops.convert_to_numpy(self.augmenter(images, training=True)).astype(self.images.dtype)
-        return images, self.targets[rows]
+        if self.mixer is not None:
+            images, targets = (keras.ops.convert_to_numpy(t) for t in self.mixer(images, targets))
+            images, targets = images.astype(self.images.dtype), targets.astype(self.targets.dtype)
+        return images, targets
 
     def on_epoch_end(self) -> None:
         self._order = self._next_order()
@@ -82,11 +87,13 @@ def training_batches(
     augmenter: Any,
     seed: int,
     source: str = "auto",
+    mixer: Any = None,
 ) -> tuple[Any, Any]:
-    """The shuffled, augmented Training batches (shuffle and augmentation drawn from ``seed``) and PublicTest's."""
+    """The shuffled, augmented (then mixed, if ``mixer``) Training batches (shuffle and augmentation drawn from
+    ``seed``) and PublicTest's."""
     if resolve_data_source(source) == "pydataset":
         return (
-            ArrayBatches(*train, batch_size, augmenter=augmenter, shuffle_seed=seed),
+            ArrayBatches(*train, batch_size, augmenter=augmenter, mixer=mixer, shuffle_seed=seed),
             ArrayBatches(*public, PUBLIC_BATCH),
         )
     import tensorflow as tf
@@ -98,6 +105,8 @@ def training_batches(
     )
     if augmenter is not None:
         train_ds = train_ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if mixer is not None:
+        train_ds = train_ds.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
     train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
     public_ds = tf.data.Dataset.from_tensor_slices(public).batch(PUBLIC_BATCH).prefetch(2)
     return train_ds, public_ds

@@ -89,7 +89,11 @@ class TrainConfig:
     )
     augment: dict = field(
         default_factory=dict,
-        metadata={"help": "turn random erasing off", "flag": "--no-erasing", "const": {"erasing": 0.0}},
+        metadata={
+            "help": "augmentation strengths that differ from training.augment.AugmentConfig's defaults, as "
+            "name=value,... (e.g. erasing=0 turns random erasing off; gamma=0.3,noise=0.03,blur=0.3 adds the "
+            "photometric ones)",
+        },
     )
     swa_start: int = field(
         default=0,
@@ -127,6 +131,24 @@ def comma_separated_ints(text: str) -> tuple[int, ...]:
     return tuple(int(value) for value in text.split(","))
 
 
+def augment_strengths(text: str) -> dict[str, float]:
+    """``"zoom=0.15,erasing=0"`` -> ``{"zoom": 0.15, "erasing": 0.0}`` (``--augment``); names of AugmentConfig."""
+    from training.augment import AugmentConfig
+
+    known = {item.name for item in fields(AugmentConfig)}
+    strengths: dict[str, float] = {}
+    for part in filter(None, text.split(",")):
+        name, equals, value = part.partition("=")
+        name = name.strip()
+        if not equals or name not in known:
+            raise argparse.ArgumentTypeError(f"{part!r}: expected name=value with a name among {sorted(known)}")
+        try:
+            strengths[name] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: {value!r} is not a number") from None
+    return strengths
+
+
 def option_flag(item: Field) -> str:
     """The command-line option of a ``TrainConfig`` field: its ``flag``, or ``--field-name``."""
     return item.metadata.get("flag", "--" + item.name.replace("_", "-"))
@@ -140,6 +162,8 @@ def value_parser(item: Field, hint: Any):
         return None
     if get_origin(hint) is tuple and get_args(hint) == (int, ...):
         return comma_separated_ints
+    if hint is dict:
+        return augment_strengths
     raise TypeError(f"TrainConfig.{item.name}: no command-line form for {hint}; give its option a 'const'")
 
 
@@ -379,16 +403,18 @@ def load_training_data(config: TrainConfig) -> TrainingData:
 def training_pipelines(data: TrainingData, config: TrainConfig, seed: int):
     """The shuffled and augmented Training batches (both drawn from ``seed``) and the PublicTest batches
     (``tf.data`` or a ``PyDataset``: :mod:`training.batches`)."""
-    from training.augment import AugmentConfig, build_augmenter
+    from training.augment import AugmentConfig, build_augmenter, build_batch_mixer
     from training.batches import training_batches
 
+    augment = AugmentConfig(**config.augment)
     return training_batches(
         (data.train_images, data.train_targets),
         (data.public_images, data.public_targets),
         batch_size=config.batch_size,
-        augmenter=build_augmenter(AugmentConfig(**config.augment), seed=seed),
+        augmenter=build_augmenter(augment, seed=seed),
         seed=seed,
         source=config.data_source,
+        mixer=build_batch_mixer(augment, seed=seed),
     )
 
 

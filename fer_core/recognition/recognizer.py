@@ -100,11 +100,17 @@ class EmotionRecognizer:
         ]
 
     def _crop(self, gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        x, y, w, h = box
-        margin = self.config.crop_margin
-        if margin:
-            dx, dy = round(w * margin), round(h * margin)
-            x, y, w, h = x - dx, y - dy, w + 2 * dx, h + 2 * dy
+        x, y, w, h = crop_box(box, self.config.crop_margin)
         x0, y0 = max(0, x), max(0, y)
         x1, y1 = min(gray.shape[1], x + w), min(gray.shape[0], y + h)
         return gray[y0:y1, x0:x1]
+
+
+def crop_box(box: tuple[int, int, int, int], margin: float) -> tuple[int, int, int, int]:
+    """The detected ``box`` grown (or, negative, shrunk) by ``margin`` of its side on each edge: the face crop
+    before it is clipped to the image (``RecognizerConfig.crop_margin``)."""
+    x, y, w, h = box
+    if not margin:
+        return x, y, w, h
+    dx, dy = round(w * margin), round(h * margin)
+    return x - dx, y - dy, w + 2 * dx, h + 2 * dy
