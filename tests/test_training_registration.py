@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ from conftest import FER_FIXTURES, fer_fixture_faces
 from fer_core.recognition.detector import DetectorConfig, FaceDetector
 from fer_core.recognition.recognizer import crop_box
 from training.registration import UPSCALE, Framing, framing_of, main, measure, place_on_canvas, summarise
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +94,27 @@ def test_check_compares_with_the_saved_measurement(tmp_path, capsys):
     out.write_text(json.dumps(saved))
     assert main([*argv, "--check"]) == 1
     assert "out of date" in capsys.readouterr().err
+
+
+FULL_FER2013 = Path(os.environ.get("FER2013_PATH", REPO.parent / "shared" / "datasets" / "fer2013.zip"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FULL_FER2013.is_file(), reason=f"full FER2013 not found at {FULL_FER2013} (set FER2013_PATH)")
+def test_the_saved_publictest_measurement_is_current():
+    """docs/registration.json (quoted in the README) is what the command measures on PublicTest today."""
+    assert main(["--data", str(FULL_FER2013), "--out", str(REPO / "docs" / "registration.json"), "--check"]) == 0
+
+
+def test_the_readme_quotes_the_saved_measurement():
+    saved = json.loads((REPO / "docs" / "registration.json").read_text())
+    readme = " ".join((REPO / "README.md").read_text().split())
+    scale = saved["scale"]
+    bound = max(abs(saved[axis][p]) for axis in ("dx", "dy") for p in ("p5", "p95"))
+    for quoted in (
+        f"found {saved['found']} of the {saved['faces']} faces",
+        f"a median {scale['median']:.3f} of the frame's (5th-95th percentile {scale['p5']:.2f}-{scale['p95']:.2f})",
+        f"its centre within {bound:.2f} of the frame's side",
+        f"(`{saved['augment']}`)",
+    ):
+        assert quoted in readme, f"README does not say {quoted!r} (docs/registration.json)"
