@@ -142,7 +142,7 @@ def _agreement(python: list[list], browser: list[list]) -> dict[str, float]:
 
 def _open_component(launch, component_url):
     page = launch()
-    page.goto(component_url)
+    page.goto(f"{component_url}?testhooks")
     page.wait_for_function("window.__moodLensStats.ready || window.__moodLensStats.error", timeout=120_000)
     assert page.evaluate("window.__moodLensStats.error") is None
     return page
@@ -249,6 +249,10 @@ def test_on_device_live_page_end_to_end(server, launch, tmp_path, on_device_buil
     open_page(page, server.url, "Live_webcam?processing=device", "Live webcam")
     assert page.locator(ON_DEVICE_IFRAME).count() == 0, "the consent notice must come before the player"
     load_s = start_on_device(page)
+    hooks = on_device_frame(page).evaluate(
+        "() => [typeof window.__moodLensAnalyze, typeof window.__moodLensResetTracker]"
+    )
+    assert hooks == ["undefined", "undefined"], "the test hooks are only for the component opened with ?testhooks"
     assert wait_for_frames(page, 0, timeout_s=30) is not None, "no on-device result reached the page"
     page.wait_for_timeout(3_000)
     first, started, cpu_before = frames_processed(page), time.monotonic(), _cpu_seconds(server.pid)

@@ -224,14 +224,17 @@ function flush(ended = false) {
   window.__moodLensStats.batchesSent = state.sent;
 }
 
-// Test hook (tests/browser/test_on_device_browser.py): one RGBA frame (base64) through the pipeline, with the
-// stream's tracker (track: true) or a full detection (false); the same code path as the camera's frames.
-window.__moodLensAnalyze = async (base64, width, height, { track = false } = {}) => {
-  const bytes = Uint8ClampedArray.from(atob(base64), (c) => c.charCodeAt(0));
-  const image = new ImageData(bytes, width, height);
-  return analyzeImageData(state.cv, image, track ? state.tracker : state.detector, state.classifier);
-};
-window.__moodLensResetTracker = () => state.tracker.reset();
+// Test hooks (tests/browser/test_on_device_browser.py), only when the component is opened on its own with
+// ?testhooks (never inside the app): one RGBA frame (base64) through the pipeline, with the stream's tracker
+// (track: true) or a full detection (false); the same code path as the camera's frames.
+if (new URLSearchParams(window.location.search).has("testhooks")) {
+  window.__moodLensAnalyze = async (base64, width, height, { track = false } = {}) => {
+    const bytes = Uint8ClampedArray.from(atob(base64), (c) => c.charCodeAt(0));
+    const image = new ImageData(bytes, width, height);
+    return analyzeImageData(state.cv, image, track ? state.tracker : state.detector, state.classifier);
+  };
+  window.__moodLensResetTracker = () => state.tracker.reset();
+}
 
 setup().catch((error) => {
   const message = error instanceof SetupError ? error.message : `On-device mode failed to start: ${error}`;
