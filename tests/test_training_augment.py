@@ -138,3 +138,20 @@ def test_the_batch_mixer_reaches_both_batch_sources():
     assert build_batch_mixer(AugmentConfig()) is None
     with pytest.raises(ValueError, match="not both"):
         AugmentConfig(mixup=0.2, cutmix=1.0)
+
+
+@pytest.mark.parametrize("config", [AugmentConfig(mixup=0.2), AugmentConfig(cutmix=1.0)])
+def test_the_batch_mixer_works_under_the_mixed_precision_policy_training_sets(config):
+    """training.train sets mixed_bfloat16 before the batches are built; the mixer must still run in tf.data."""
+    import keras
+
+    faces, targets = one_hot_fixture()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixer = build_batch_mixer(config, seed=8)
+        train, _ = training_batches((faces, targets), (faces, targets), batch_size=8, augmenter=None, seed=1,
+                                    source="tf.data", mixer=mixer)  # fmt: skip
+        _, batch_targets = next(iter(train))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    np.testing.assert_allclose(np.asarray(batch_targets).sum(axis=1), 1.0, atol=1e-5)

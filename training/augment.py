@@ -177,8 +177,10 @@ class BatchMixer:
 
 def build_batch_mixer(config: AugmentConfig = AugmentConfig(), seed: int = 0) -> BatchMixer | None:
     """The batch mixer that ``config`` asks for (``mixup`` or ``cutmix``), or ``None``."""
+    # float32 whatever the global policy: under mixed_bfloat16 the layers would mix float32 weights into bfloat16
+    # targets and fail (and the batches reach the model as float32 anyway)
     if config.mixup:
-        return BatchMixer(keras.layers.MixUp(alpha=config.mixup, seed=seed + 9))
+        return BatchMixer(keras.layers.MixUp(alpha=config.mixup, seed=seed + 9, dtype="float32"))
     if config.cutmix:
-        return BatchMixer(keras.layers.CutMix(factor=config.cutmix, seed=seed + 10))
+        return BatchMixer(keras.layers.CutMix(factor=config.cutmix, seed=seed + 10, dtype="float32"))
     return None
