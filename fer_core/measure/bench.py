@@ -116,6 +116,16 @@ def _time(call: Callable[[], Any], runs: int, warmup: int) -> list[float]:
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident memory. On Linux it is read from ``/proc/self/status`` (``VmHWM``):
+    ``ru_maxrss`` also keeps the parent's size at the fork that started this process, through the exec, so a bench
+    started by a large process (a test run) would report that process's memory instead of its own."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kilobytes on Linux
 
 
