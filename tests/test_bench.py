@@ -108,7 +108,7 @@ def test_tracking_streams_faster_and_reads_the_same_faces(report):
 
 @pytest.mark.slow
 def test_the_default_runtime_is_the_int8_copy_and_memory_stays_bounded(report):
-    """README: the app runs the int8 copy by default; peak RSS about 900 MB (the bound leaves room for a leak to show)."""
+    """README: the app runs the int8 copy by default; peak RSS about 900 MB (the bound leaves room, a leak shows)."""
     assert report["config"]["runtime"] == "int8"
     assert report["classification_ms_per_face"]["batch_1"]["median"] < 20.0
     assert report["peak_rss_mb"] < 1500
