@@ -73,7 +73,7 @@ def test_photometric_layers_join_the_augmenter_and_run_in_tf_data():
     assert not any(isinstance(layer, RandomGamma | RandomBlur | RandomNoise) for layer in build_augmenter().layers)
 
 
-@pytest.mark.parametrize("wrong", [{"blur": 1.5}, {"gamma": -0.1}, {"erasing": -0.2}])
+@pytest.mark.parametrize("wrong", [{"blur": 1.5}, {"gamma": -0.1}, {"erasing": -0.2}, {"mixup": -0.2}])
 def test_a_strength_out_of_range_is_refused(wrong):
     with pytest.raises(ValueError, match=next(iter(wrong))):
         AugmentConfig(**wrong)

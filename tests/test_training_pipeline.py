@@ -298,7 +298,7 @@ def test_every_option_keeps_its_name_and_meaning():
     assert args.resume and args.export == "e.keras"
     with pytest.raises(SystemExit):
         parse_args(["--schedule", "linear"])
-    for wrong in ("sharpness=0.2", "zoom", "zoom=big"):
+    for wrong in ("sharpness=0.2", "zoom", "zoom=big", "blur=2", "mixup=0.2,cutmix=1"):
         with pytest.raises(SystemExit):
             parse_args(["--augment", wrong])
 

@@ -32,11 +32,9 @@ class AugmentConfig:
     targets mixed by its area; 0 is off, 1.0 is usual. Not with ``mixup``."""
 
     def __post_init__(self) -> None:
-        for name in ("shift", "rotation_degrees", "zoom", "contrast", "gamma", "noise"):
+        for name in ("shift", "rotation_degrees", "zoom", "contrast", "gamma", "noise", "mixup", "cutmix"):
             if getattr(self, name) < 0:
                 raise ValueError(f"AugmentConfig.{name} must be >= 0, got {getattr(self, name)}")
-        if self.mixup < 0 or self.cutmix < 0:
-            raise ValueError("AugmentConfig.mixup and AugmentConfig.cutmix must be >= 0")
         if self.mixup and self.cutmix:
             raise ValueError("AugmentConfig: choose mixup or cutmix, not both")
         for name in ("erasing", "blur"):

@@ -146,6 +146,10 @@ def augment_strengths(text: str) -> dict[str, float]:
             strengths[name] = float(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{part!r}: {value!r} is not a number") from None
+    try:
+        AugmentConfig(**strengths)  # out-of-range strengths are refused here, not after the data has loaded
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return strengths
 
 
