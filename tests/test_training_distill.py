@@ -95,3 +95,21 @@ def test_a_multi_view_teacher_averages_the_inference_views(tmp_path):
     averaged = view_averaged_probabilities(model, images, "multi", batch_size=5)
     np.testing.assert_allclose(averaged, np.mean(per_view, axis=0), rtol=1e-5, atol=1e-6)
     assert np.abs(averaged - mirror_averaged_probabilities(model, images)).max() > 1e-4
+
+
+def test_an_ensemble_teacher_averages_its_members(tmp_path):
+    """--distill-from a.keras,b.keras: the targets learn from the mean of both teachers, as the app averages members."""
+    from training.distill import teacher_paths, view_averaged_probabilities
+
+    images, one_hot = _fixture_batch()
+    first = _teacher(tmp_path / "a.keras")
+    second = save_small_random_model(tmp_path / "b.keras", seed=11)
+    expected = (view_averaged_probabilities(first, images) + view_averaged_probabilities(second, images)) / 2
+    assert np.abs(view_averaged_probabilities(first, images) - expected).max() > 1e-3  # the members differ
+    paths = teacher_paths(f"{tmp_path / 'a.keras'}, {tmp_path / 'b.keras'}")
+    assert paths == [tmp_path / "a.keras", tmp_path / "b.keras"]
+    np.testing.assert_allclose(distillation_targets(paths, images, one_hot, 1.0), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no such model file"):
+        distillation_targets([tmp_path / "a.keras", tmp_path / "missing.keras"], images, one_hot, 0.5)
+    with pytest.raises(ValueError, match="names no model file"):
+        teacher_paths(" , ")

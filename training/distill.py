@@ -6,13 +6,16 @@ zoomed and mirrored copies, :mod:`fer_core.recognition.views`), which costs a fo
 probabilities instead, so that fewer passes learn what many gave. The views are made by the same functions as at
 inference.
 The teacher runs once, on the un-augmented Training images, before training; each augmented view of an image
-keeps its image's target. With temperature 1, the cross-entropy against ``weight * teacher + (1 - weight) *
+keeps its image's target. The teacher may be an ensemble (``--distill-from a.keras,b.keras``): its probabilities
+are the mean of its members' view-averaged probabilities, as ``ClassifierConfig.members`` averages them in the app.
+With temperature 1, the cross-entropy against ``weight * teacher + (1 - weight) *
 one_hot`` is the usual distillation loss ``weight * CE(teacher) + (1 - weight) * CE(labels)``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,27 +41,46 @@ def mirror_averaged_probabilities(model, images: np.ndarray, batch_size: int = 2
     return view_averaged_probabilities(model, images, "flip", batch_size)
 
 
+def teacher_paths(text: str) -> list[Path]:
+    """``"a.keras,b.keras"`` -> the teacher's member paths (``--distill-from``); ValueError when none is named."""
+    paths = [Path(part.strip()) for part in text.split(",") if part.strip()]
+    if not paths:
+        raise ValueError("--distill-from names no model file")
+    return paths
+
+
+def load_teacher(path: Path, images: np.ndarray, classes: int):
+    """One teacher model, checked to map ``images`` to ``classes`` probabilities; ValueError otherwise."""
+    import keras
+
+    if not path.is_file():
+        raise ValueError(f"--distill-from: no such model file: {path}")
+    teacher = keras.models.load_model(path, compile=False)
+    if tuple(teacher.input_shape[1:]) != tuple(images.shape[1:]) or teacher.output_shape[-1] != classes:
+        raise ValueError(
+            f"--distill-from: {path} maps {teacher.input_shape} to {teacher.output_shape}, "
+            f"not images {images.shape[1:]} to {classes} classes"
+        )
+    return teacher
+
+
 def distillation_targets(
-    teacher_path: Path, images: np.ndarray, one_hot: np.ndarray, weight: float, views: str = "flip"
+    teacher: Path | Sequence[Path], images: np.ndarray, one_hot: np.ndarray, weight: float, views: str = "flip"
 ) -> np.ndarray:
     """``weight`` x the teacher's view-averaged probabilities + ``1 - weight`` x the one-hot labels.
 
-    ValueError when the teacher file is missing, does not fit the images and classes, or ``weight`` is
+    ``teacher`` is one model file or several (an ensemble, whose probabilities are its members' mean).
+    ValueError when a teacher file is missing, does not fit the images and classes, or ``weight`` is
     outside [0, 1].
     """
-    import keras
-
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"--distill-weight must be between 0 and 1, got {weight}")
-    if not teacher_path.is_file():
-        raise ValueError(f"--distill-from: no such model file: {teacher_path}")
-    teacher = keras.models.load_model(teacher_path, compile=False)
-    if tuple(teacher.input_shape[1:]) != tuple(images.shape[1:]) or teacher.output_shape[-1] != one_hot.shape[1]:
-        raise ValueError(
-            f"--distill-from: {teacher_path} maps {teacher.input_shape} to {teacher.output_shape}, "
-            f"not images {images.shape[1:]} to {one_hot.shape[1]} classes"
-        )
-    probabilities = view_averaged_probabilities(teacher, images, views)
+    paths = [teacher] if isinstance(teacher, (str, Path)) else list(teacher)
+    if not paths:
+        raise ValueError("--distill-from names no model file")
+    models = [load_teacher(Path(path), images, one_hot.shape[1]) for path in paths]
+    probabilities = np.mean([view_averaged_probabilities(model, images, views) for model in models], axis=0)
     agreement = float(np.mean(probabilities.argmax(axis=1) == one_hot.argmax(axis=1)))
-    logger.info("teacher %s agrees with %.1f%% of the Training labels", teacher_path, 100 * agreement)
+    names = ", ".join(str(path) for path in paths)
+    logger.info("teacher %s agrees with %.1f%% of the Training labels", names, 100 * agreement)
     return (weight * probabilities + (1.0 - weight) * one_hot).astype(np.float32)

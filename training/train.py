@@ -102,7 +102,8 @@ class TrainConfig:
     distill_from: str | None = field(
         default=None,
         metadata={
-            "help": "teacher .keras model: train towards its view-averaged probabilities (knowledge distillation)"
+            "help": "teacher .keras model, or several comma-separated (an ensemble, probabilities averaged): train "
+            "towards its view-averaged probabilities (knowledge distillation)"
         },
     )
     distill_weight: float = field(
@@ -402,10 +403,10 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     train_images, public_images = prepare_faces(train_images), prepare_faces(public_images)
     train_targets = one_hot(train_labels)
     if config.distill_from:
-        from training.distill import distillation_targets
+        from training.distill import distillation_targets, teacher_paths
 
         train_targets = distillation_targets(
-            Path(config.distill_from), train_images, train_targets, config.distill_weight, config.distill_views
+            teacher_paths(config.distill_from), train_images, train_targets, config.distill_weight, config.distill_views
         )
     return TrainingData(train_images, train_labels, train_targets, public_images, one_hot(public_labels))
 
