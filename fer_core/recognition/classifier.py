@@ -88,6 +88,9 @@ class ClassifierConfig:
     members: tuple[str, ...] = ()
     """Further models (``.keras`` paths, relative ones from the main model's folder) whose probabilities are
     averaged with the main model's: an ensemble. Each runs its own int8 copy when it has a matching one."""
+    stream_members: bool = False
+    """Whether video streams (``classify(..., stream=True)``) average the ``members`` too. Off (default): a stream
+    runs the main model alone, so the live path keeps its per-face budget while photos get the whole ensemble."""
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -172,10 +175,10 @@ class EmotionClassifier:
             logger.warning("ensemble member %s runs %s, the main model %s", path.name, member.name, self._runtime.name)
         return member
 
-    def _predict(self, batch: np.ndarray) -> np.ndarray:
-        """The main model's probabilities, averaged with every ensemble member's."""
+    def _predict(self, batch: np.ndarray, members: bool = True) -> np.ndarray:
+        """The main model's probabilities, averaged with every ensemble member's (``members=False``: alone)."""
         probabilities = self._runtime.predict(batch)
-        if not self._members:
+        if not self._members or not members:
             return probabilities
         return np.mean([probabilities, *(member.predict(batch) for member in self._members)], axis=0)
 
@@ -197,13 +200,16 @@ class EmotionClassifier:
                 self._keras_model = load_keras_model(self.model_path)
             return self._keras_model
 
-    def predict_views(self, batch: np.ndarray, views: Sequence[View] | None = None) -> np.ndarray:
-        """Probabilities (N, 7) for a prepared batch (N, 48, 48, 1), averaged over ``views`` (default: config's)."""
+    def predict_views(
+        self, batch: np.ndarray, views: Sequence[View] | None = None, *, members: bool = True
+    ) -> np.ndarray:
+        """Probabilities (N, 7) for a prepared batch (N, 48, 48, 1), averaged over ``views`` (default: config's)
+        and, unless ``members=False``, over the ensemble's members."""
         if batch.shape[0] == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
         views = self.views if views is None else tuple(views)
         expanded = expand_views(np.ascontiguousarray(batch, dtype=np.float32), views)
-        probabilities = average_views(self._predict(expanded), len(views))
+        probabilities = average_views(self._predict(expanded, members), len(views))
         if self.config.prior_correction:
             probabilities = correct_prior(probabilities, self.config.prior_correction)
         return probabilities.astype(np.float32, copy=False)
@@ -217,5 +223,9 @@ class EmotionClassifier:
     ) -> np.ndarray:
         """Probabilities (N, 7) for face crops of any size, grayscale or colour (shared preprocessing).
 
-        ``stream=True``: the faces come from a video stream and get the config's ``stream_views``."""
-        return self.predict_views(prepare_faces(faces, bgr=bgr), self.stream_views if stream else None)
+        ``stream=True``: the faces come from a video stream and get the config's ``stream_views``, and the
+        ensemble's members only when ``stream_members`` is set."""
+        batch = prepare_faces(faces, bgr=bgr)
+        if stream:
+            return self.predict_views(batch, self.stream_views, members=self.config.stream_members)
+        return self.predict_views(batch)
