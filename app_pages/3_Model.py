@@ -37,6 +37,18 @@ if photo_views != card.views:
         "were measured with: re-run `python -m training.evaluate` (see README.md).",
         icon="⚠️",
     )
+if card.members:
+    st.markdown(
+        f"Photos are read by an **ensemble**: the model's probabilities averaged with {', '.join(card.members)}'s. "
+        "The live page runs the model alone, to stay real time."
+    )
+app_members = [path.name for path in recognizer.classifier.member_paths]
+if app_members != card.members:
+    st.warning(
+        f"The app averages {', '.join(app_members) or 'no further model'}, not the ensemble these numbers were "
+        f"measured with ({', '.join(card.members) or 'the model alone'}): re-run `python -m training.evaluate`.",
+        icon="⚠️",
+    )
 cols = st.columns(3)
 cols[0].metric("Accuracy", format_percent(card.accuracy))
 cols[1].metric("Macro-F1", format_percent(card.macro_f1))

@@ -125,8 +125,18 @@ def test_model_page_shows_the_cards_metrics_and_tables(card_path):
     assert any("int8 copy, not the float32 Keras" in text for text in texts(at.warning))
 
 
+def with_members(card_path: Path, members) -> Path:
+    """The card, recording that its numbers averaged these ensemble members (as training.evaluate writes them)."""
+    card = json.loads(card_path.read_text())
+    card["inference"]["members"] = [{"file": f"/trained/models/{member}", "sha256": "0" * 64} for member in members]
+    card_path.write_text(json.dumps(card))
+    return card_path
+
+
 def test_model_page_of_an_int8_card_shows_both_runtimes(tmp_path, monkeypatch):
-    card_path = write_card(tmp_path, int8=True, views="multi")
+    from fer_core.recognition.classifier import ClassifierConfig
+
+    card_path = with_members(write_card(tmp_path, int8=True, views="multi"), ClassifierConfig().members)
     monkeypatch.setenv("FER_MODEL_CARD", str(card_path))
     at = run(MODEL)
     assert not at.exception and not at.error and not at.warning  # the app runs what the card measured
@@ -134,6 +144,19 @@ def test_model_page_of_an_int8_card_shows_both_runtimes(tmp_path, monkeypatch):
     assert runtimes == ["int8 copy"] * 6 + ["float32 Keras"] * 6
     assert any("int8 copy, multi-view TTA (14 views)" in text for text in texts(at.markdown))
     assert at.code[0].value.endswith("python -m training.quantize --model models/fer_model.keras")
+
+
+def test_model_page_names_the_ensemble_and_warns_when_the_app_runs_another(tmp_path, monkeypatch):
+    from fer_core.recognition.classifier import ClassifierConfig
+
+    card_path = with_members(write_card(tmp_path, int8=True, views="multi"), ["members/member_z.keras"])
+    monkeypatch.setenv("FER_MODEL_CARD", str(card_path))
+    at = run(MODEL)
+    assert not at.exception and not at.error
+    assert any("**ensemble**" in text and "member_z.keras" in text for text in texts(at.markdown))
+    app = ", ".join(Path(member).name for member in ClassifierConfig().members) or "no further model"
+    warning = f"The app averages {app}, not the ensemble these numbers were measured with (member_z.keras)"
+    assert [text for text in texts(at.warning) if warning in text], texts(at.warning)
 
 
 def test_model_page_without_a_card(no_card):

@@ -45,6 +45,18 @@ def test_card_describes_the_shipped_int8_copy(card):
     assert scores["float"]["accuracy_flip_tta"] - scores["int8"]["accuracy_flip_tta"] <= scores["max_drop_points"] / 100
 
 
+def test_card_measured_the_default_ensemble(card):
+    """The card's numbers average the very members the default configuration averages (none: the model alone)."""
+    from fer_core.recognition.classifier import ClassifierConfig
+    from training.data import source_fingerprint
+
+    members = card["inference"].get("members", [])
+    expected = ClassifierConfig().members
+    assert [Path(member["file"]).name for member in members] == [Path(path).name for path in expected]
+    for member, path in zip(members, expected, strict=True):
+        assert member["sha256"] == source_fingerprint(MODEL.parent / path), f"{path} changed: re-run the evaluation"
+
+
 def test_readme_shows_the_card_numbers(card):
     from training.readme_metrics import render
 

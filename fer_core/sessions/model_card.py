@@ -223,6 +223,12 @@ class ModelCard:
                 )
         return found
 
+    @property
+    def members(self) -> list[str]:
+        """The ensemble members averaged with the model in the headline numbers (file names; empty: the model alone)."""
+        members = self.data.get("inference", {}).get("members", [])
+        return [Path(str(member.get("file", ""))).name for member in members if isinstance(member, Mapping)]
+
     def recipe(self) -> list[str]:
         """The training commands that made the model, in order (empty when the card does not say)."""
         return training_recipe(self.data)
