@@ -67,12 +67,19 @@ def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, An
 
 
 def predict_split(
-    predictor, images: np.ndarray, *, views: Any = "none", flip: bool | None = None, batch_size: int = 256
+    predictor,
+    images: np.ndarray,
+    *,
+    views: Any = "none",
+    flip: bool | None = None,
+    batch_size: int = 256,
+    members: bool = True,
 ) -> np.ndarray:
     """Probabilities for uint8 faces (N, 48, 48) through fer_core's shared preprocessing, averaged over ``views``.
 
     ``predictor``: an :class:`~fer_core.EmotionClassifier` (its ``predict_views``, the app's code path) or anything
     with a single-view ``predict_batch`` (the int8 copy alone). ``flip``: shorthand for ``views="flip"``/``"none"``.
+    ``members=False``: a classifier's main model alone, without its ensemble members.
     """
     from fer_core.recognition.preprocessing import prepare_faces
     from fer_core.recognition.views import average_views, expand_views, resolve_views
@@ -82,7 +89,7 @@ def predict_split(
     for start in range(0, len(images), batch_size):
         batch = prepare_faces(images[start : start + batch_size])
         if hasattr(predictor, "predict_views"):
-            outputs.append(predictor.predict_views(batch, view_list))
+            outputs.append(predictor.predict_views(batch, view_list, members=members))
         else:
             expanded = predictor.predict_batch(expand_views(batch, view_list))
             outputs.append(average_views(expanded, len(view_list)))
@@ -95,7 +102,10 @@ def evaluated_views(headline_views: str) -> list[str]:
 
 
 def _test_metrics(classifier, splits: dict, headline_views: str) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics on PublicTest and PrivateTest for each recorded view set; PrivateTest's headline probabilities."""
+    """Metrics on PublicTest and PrivateTest for each recorded view set; PrivateTest's headline probabilities.
+
+    The headline views are measured as the app reads photos (with the ensemble's members, if any); the other view
+    sets as it reads video frames (the main model alone unless ``ClassifierConfig.stream_members``)."""
     from fer_core.sessions.model_card import metrics_key
 
     metrics: dict[str, Any] = {}
@@ -103,7 +113,8 @@ def _test_metrics(classifier, splits: dict, headline_views: str) -> tuple[dict[s
     for split_name in ("PublicTest", "PrivateTest"):
         split = splits[split_name]
         for views in evaluated_views(headline_views):
-            probabilities = predict_split(classifier, split.images, views=views)
+            members = views == headline_views or classifier.config.stream_members
+            probabilities = predict_split(classifier, split.images, views=views, members=members)
             key = metrics_key(split_name, views)
             metrics[key] = split_metrics(split.labels, probabilities)
             logger.info(
@@ -199,6 +210,7 @@ def _inference_record(classifier, views: str) -> dict[str, Any]:
         inference["members"] = [
             {"file": str(path), "sha256": source_fingerprint(path)} for path in classifier.member_paths
         ]
+        inference["stream_members"] = classifier.config.stream_members
     if classifier.quantized_model is not None:
         inference["quantization"] = classifier.quantized_model.record
     return inference
@@ -238,17 +250,23 @@ def evaluate(
     views: str = "none",
     command: str = "",
     cache_dir: Path | None = None,
+    classifier_config: Any = None,
 ) -> dict[str, Any]:
-    """Evaluate ``model_path``; write the card and reports; return the card."""
+    """Evaluate ``model_path``; write the card and reports; return the card.
+
+    ``classifier_config``: a :class:`~fer_core.ClassifierConfig` (default: the app's, ensemble members included)."""
+    import dataclasses
+
     from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
     from training.data import load_fer2013, source_fingerprint
 
-    classifier = EmotionClassifier(model_path)  # the app's runtime: the int8 copy when it matches, else float32
+    config = classifier_config or ClassifierConfig()
+    classifier = EmotionClassifier(model_path, config)  # the app's runtime: the int8 copy when it matches, else float
     splits = load_fer2013(data, **({"cache_dir": cache_dir} if cache_dir else {}))
     metrics, private_probabilities = _test_metrics(classifier, splits, views)
     float_metrics = None
     if classifier.quantized_model is not None:
-        as_float = EmotionClassifier(model_path, ClassifierConfig(runtime="float"))
+        as_float = EmotionClassifier(model_path, dataclasses.replace(config, runtime="float"))
         float_metrics, _ = _test_metrics(as_float, splits, views)
     figures = _headline_figures(metrics, splits["PrivateTest"], private_probabilities, views, reports_dir)
     model_sha256 = source_fingerprint(model_path)
