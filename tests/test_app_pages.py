@@ -134,9 +134,10 @@ def with_members(card_path: Path, members) -> Path:
 
 
 def test_model_page_of_an_int8_card_shows_both_runtimes(tmp_path, monkeypatch):
-    from fer_core.recognition.classifier import ClassifierConfig
+    from fer_core.recognition.classifier import DEFAULT_MODEL_PATH
+    from fer_core.recognition.ensemble import read_ensemble
 
-    card_path = with_members(write_card(tmp_path, int8=True, views="multi"), ClassifierConfig().members)
+    card_path = with_members(write_card(tmp_path, int8=True, views="multi"), read_ensemble(DEFAULT_MODEL_PATH))
     monkeypatch.setenv("FER_MODEL_CARD", str(card_path))
     at = run(MODEL)
     assert not at.exception and not at.error and not at.warning  # the app runs what the card measured
@@ -147,14 +148,15 @@ def test_model_page_of_an_int8_card_shows_both_runtimes(tmp_path, monkeypatch):
 
 
 def test_model_page_names_the_ensemble_and_warns_when_the_app_runs_another(tmp_path, monkeypatch):
-    from fer_core.recognition.classifier import ClassifierConfig
+    from fer_core.recognition.classifier import DEFAULT_MODEL_PATH
+    from fer_core.recognition.ensemble import read_ensemble
 
     card_path = with_members(write_card(tmp_path, int8=True, views="multi"), ["members/member_z.keras"])
     monkeypatch.setenv("FER_MODEL_CARD", str(card_path))
     at = run(MODEL)
     assert not at.exception and not at.error
     assert any("**ensemble**" in text and "member_z.keras" in text for text in texts(at.markdown))
-    app = ", ".join(Path(member).name for member in ClassifierConfig().members) or "no further model"
+    app = ", ".join(Path(member).name for member in read_ensemble(DEFAULT_MODEL_PATH)) or "no further model"
     warning = f"The app averages {app}, not the ensemble these numbers were measured with (member_z.keras)"
     assert [text for text in texts(at.warning) if warning in text], texts(at.warning)
 

@@ -46,12 +46,13 @@ def test_card_describes_the_shipped_int8_copy(card):
 
 
 def test_card_measured_the_default_ensemble(card):
-    """The card's numbers average the very members the default configuration averages (none: the model alone)."""
-    from fer_core.recognition.classifier import ClassifierConfig
+    """The card's numbers average the very members the default configuration averages: those the model's own
+    ensemble file names (none: the model alone)."""
+    from fer_core.recognition.ensemble import read_ensemble
     from training.data import source_fingerprint
 
     members = card["inference"].get("members", [])
-    expected = ClassifierConfig().members
+    expected = read_ensemble(MODEL)
     assert [Path(member["file"]).name for member in members] == [Path(path).name for path in expected]
     for member, path in zip(members, expected, strict=True):
         assert member["sha256"] == source_fingerprint(MODEL.parent / path), f"{path} changed: re-run the evaluation"

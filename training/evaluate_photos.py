@@ -121,7 +121,8 @@ def evaluate_photos(
     """Run the app's photo pipeline on every labelled photo of ``folder``; return the metrics and the settings.
 
     ``views`` / ``prior_correction`` / ``crop_margin`` / ``members`` (ensemble members, relative to the model's
-    folder): other settings than the default configuration, to compare."""
+    folder; ``()``: the model alone): other settings than the default configuration (the model's own ensemble
+    file, if any), to compare."""
     from fer_core.recognition.classifier import ClassifierConfig
     from fer_core.recognition.quantized_model import file_sha256
     from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
@@ -143,7 +144,9 @@ def evaluate_photos(
         "views": recognizer.classifier.config.views_name,
         "prior_correction": prior_correction,
         "crop_margin": recognizer.config.crop_margin,
-        "members": list(recognizer.classifier.config.members),
+        "members": [
+            path.relative_to(recognizer.model_path.parent).as_posix() for path in recognizer.classifier.member_paths
+        ],
         "runtime": recognizer.classifier.runtime,
         "model_sha256": file_sha256(recognizer.model_path),
         "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -191,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prior-correction", type=float, default=0.0, metavar="T", help="default 0 (off)")
     parser.add_argument("--crop-margin", type=float, default=None, help="default: the app's (RecognizerConfig)")
     parser.add_argument(
-        "--members", nargs="*", default=None, help="ensemble members, relative to the model's folder (default: none)"
+        "--members",
+        nargs="*",
+        default=None,
+        help="ensemble members, relative to the model's folder (default: the model's own ensemble file, if any; "
+        "--members alone: the model alone)",
     )
     parser.add_argument("--card", default="models/model_card.json", help="model card to write the result into")
     parser.add_argument("--no-card", action="store_true", help="print only; do not write the card")

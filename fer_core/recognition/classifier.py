@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from fer_core.labels import FER2013_TRAINING_COUNTS, NUM_CLASSES
+from fer_core.recognition.ensemble import read_ensemble
 from fer_core.recognition.preprocessing import INPUT_SIZE, prepare_faces
 from fer_core.recognition.quantized_model import QuantizedModel
 from fer_core.recognition.runtimes import FloatRuntime, ModelLoadError, load_keras_model, load_runtime
@@ -85,9 +86,11 @@ class ClassifierConfig:
     them as the model gives them. Higher values favour rare classes (disgust, fear); measured on KDEF with the
     default crops and views it does not help overall (the card's ``kdef_prior`` row), and it costs on FER2013,
     whose test splits share the training prior."""
-    members: tuple[str, ...] = ()
+    members: tuple[str, ...] | None = None
     """Further models (``.keras`` paths, relative ones from the main model's folder) whose probabilities are
-    averaged with the main model's: an ensemble. Each runs its own int8 copy when it has a matching one."""
+    averaged with the main model's: an ensemble. Each runs its own int8 copy when it has a matching one.
+    ``None`` (default): the members the model's own ensemble file names (``fer_model.ensemble.json`` beside it,
+    :mod:`fer_core.recognition.ensemble`), none without one; ``()``: the main model alone."""
     stream_members: bool = False
     """Whether video streams (``classify(..., stream=True)``) average the ``members`` too. Off (default): a stream
     runs the main model alone, so the live path keeps its per-face budget while photos get the whole ensemble."""
@@ -149,7 +152,8 @@ class EmotionClassifier:
         """The views averaged per face in video streams."""
         started = time.perf_counter()
         self._runtime = load_runtime(self.model_path, self.config)
-        self.member_paths = [self.model_path.parent / member for member in self.config.members]
+        members = read_ensemble(self.model_path) if self.config.members is None else self.config.members
+        self.member_paths = [self.model_path.parent / member for member in members]
         """The ensemble's further models (empty: the main model alone)."""
         self._members = [self._load_member(path) for path in self.member_paths]
         self.runtime = self._runtime.name
