@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from fer_core.labels import EMOTIONS
 from tests.test_model_card import QUANTIZE, STAGE_ONE, STAGE_TWO, write_card
 from training.readme_metrics import END, START, main, render
 
@@ -49,7 +50,21 @@ def test_block_shows_the_live_views_and_real_photo_sets(tmp_path):
     block = render(f"{START}\n{END}", card)
     live = card["metrics"]["PrivateTest"]
     assert f"The live page reads video frames with single view to stay real time: {live['accuracy']:.2%}" in block
-    assert "| kdef | 980 | multi | 0 | 0 | 77.45% | 77.10% | 0 | 50% | 50% | 25% |" in block
+    assert "| kdef | 980 | multi | none | 0 | 0 | 77.45% | 77.10% | 0 | 50% | 50% | 25% |" in block
+
+
+def test_an_ensemble_card_names_its_members_for_photos_and_the_model_alone_for_frames(tmp_path):
+    card = json.loads(write_card(tmp_path, int8=True, views="multi").read_text())
+    card["inference"] |= {"stream_views": "flip", "members": [{"file": "members/member_f.keras"}]}
+    card["real_photos"] = {
+        "kdef": {"count": 980, "views": "multi", "members": ["members/member_f.keras"], "accuracy": 0.8,
+                 "macro_f1": 0.8, "faces_not_found": 0, "recall": dict.fromkeys(EMOTIONS, 0.8)},
+    }  # fmt: skip
+    block = render(f"{START}\n{END}", card)
+    headline = f"**{card['headline']['accuracy']:.2%}"
+    assert f"(14 views), averaged with `members/member_f.keras` (an ensemble): {headline}" in block
+    assert "video frames with flip TTA (2 views) with the model alone to stay real time" in block
+    assert "| kdef | 980 | multi | members/member_f.keras | 0 | 0 | 80.00% |" in block
 
 
 def test_readme_without_markers_is_refused(tmp_path):

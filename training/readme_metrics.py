@@ -51,16 +51,19 @@ def metrics_block(card: dict) -> str:
             "```",
         ]
     int8 = headline.get("runtime") == "int8"
+    members = [member["file"] for member in card.get("inference", {}).get("members", [])]
+    ensemble = f", averaged with {', '.join(f'`{name}`' for name in members)} (an ensemble)" if members else ""
     lines += [
         "",
-        f"The app reads photos with {'the int8 copy' if int8 else 'the Keras model'} and {views_label(views)}: "
-        f"**{headline['accuracy']:.2%} PrivateTest accuracy, {headline['macro_f1']:.2%} macro-F1**.",
+        f"The app reads photos with {'the int8 copy' if int8 else 'the Keras model'} and {views_label(views)}"
+        f"{ensemble}: **{headline['accuracy']:.2%} PrivateTest accuracy, {headline['macro_f1']:.2%} macro-F1**.",
     ]
     stream_views = card.get("inference", {}).get("stream_views")
     if stream_views and stream_views != views and metrics_key("PrivateTest", stream_views) in metrics:
         live = metrics[metrics_key("PrivateTest", stream_views)]
+        alone = " with the model alone" if members and not card["inference"].get("stream_members") else ""
         lines.append(
-            f"The live page reads video frames with {views_label(stream_views)} to stay real time: "
+            f"The live page reads video frames with {views_label(stream_views)}{alone} to stay real time: "
             f"{live['accuracy']:.2%} accuracy, {live['macro_f1']:.2%} macro-F1."
         )
     if int8 and "metrics_float" in card:
@@ -87,15 +90,16 @@ def real_photo_lines(card: dict) -> list[str]:
         "Real photos, the whole pipeline (Haar detection, crop, classifier; the largest face scored, a photo without "
         "a face counted wrong), by `python -m training.evaluate_photos`:",
         "",
-        "| set | photos | views | prior correction | crop margin | accuracy | macro-F1 | no face | "
+        "| set | photos | views | members | prior correction | crop margin | accuracy | macro-F1 | no face | "
         + " | ".join(f"{emotion} recall" for emotion in EMOTIONS)
         + " |",
-        "|---|---|---|---|---|---|---|---|" + "---|" * len(EMOTIONS),
+        "|---|---|---|---|---|---|---|---|---|" + "---|" * len(EMOTIONS),
     ]
     for name, result in sets.items():
         recall = " | ".join(f"{result['recall'][emotion]:.0%}" for emotion in EMOTIONS)
         lines.append(
-            f"| {name} | {result['count']} | {result['views']} | {result.get('prior_correction', 0.0):g} | "
+            f"| {name} | {result['count']} | {result['views']} | {', '.join(result.get('members', [])) or 'none'} | "
+            f"{result.get('prior_correction', 0.0):g} | "
             f"{result.get('crop_margin', 0.0):g} | "
             f"{result['accuracy']:.2%} | {result['macro_f1']:.2%} | {result['faces_not_found']} | {recall} |"
         )
