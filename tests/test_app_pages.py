@@ -137,13 +137,13 @@ def test_model_page_of_an_int8_card_shows_both_runtimes(tmp_path, monkeypatch):
     from fer_core.recognition.classifier import DEFAULT_MODEL_PATH
     from fer_core.recognition.ensemble import read_ensemble
 
-    card_path = with_members(write_card(tmp_path, int8=True, views="multi"), read_ensemble(DEFAULT_MODEL_PATH))
+    card_path = with_members(write_card(tmp_path, int8=True, views="zoom"), read_ensemble(DEFAULT_MODEL_PATH))
     monkeypatch.setenv("FER_MODEL_CARD", str(card_path))
     at = run(MODEL)
     assert not at.exception and not at.error and not at.warning  # the app runs what the card measured
     runtimes = list(at.dataframe[0].value["runtime"])
     assert runtimes == ["int8 copy"] * 6 + ["float32 Keras"] * 6
-    assert any("int8 copy, multi-view TTA (14 views)" in text for text in texts(at.markdown))
+    assert any("int8 copy, zoom TTA (4 views)" in text for text in texts(at.markdown))
     assert at.code[0].value.endswith("python -m training.quantize --model models/fer_model.keras")
 
 

@@ -46,9 +46,11 @@ def test_the_command_scores_real_photos_and_writes_the_card(tmp_path, capsys):
     assert "tiny: 2 photos, accuracy 50.00%" in printed and "faces not found 1" in printed
     result = json.loads(card.read_text())["real_photos"]["tiny"]
     assert result["count"] == 2 and result["faces_not_found"] == 1 and result["recall"]["happy"] == 1.0
-    assert result["views"] == "multi" and result["runtime"] == "int8"  # the app's photo configuration
+    assert result["views"] == "zoom" and result["runtime"] == "int8"  # the app's photo configuration
     assert result["command"].startswith("python -m training.evaluate_photos --data")
-    assert result["members"] == []
+    from fer_core.recognition.ensemble import read_ensemble
+
+    assert result["members"] == list(read_ensemble(REPO / "models" / "fer_model.keras"))  # the app's ensemble
 
 
 def test_an_ensemble_is_scored_and_recorded(tmp_path, capsys):
@@ -58,7 +60,7 @@ def test_an_ensemble_is_scored_and_recorded(tmp_path, capsys):
     assert "tiny" not in capsys.readouterr().out
     from training.evaluate_photos import evaluate_photos
 
-    single = evaluate_photos(folder, views="none")
+    single = evaluate_photos(folder, views="none", members=())  # the model alone, not its photo ensemble
     ensemble = evaluate_photos(folder, views="none", members=("members/member_b.keras",))
     assert ensemble["members"] == ["members/member_b.keras"] and single["members"] == []
     assert ensemble["accuracy"] == single["accuracy"] == 0.5, "the smiling astronaut is happy either way"

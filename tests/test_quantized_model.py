@@ -56,7 +56,8 @@ def test_shipped_int8_copy_matches_the_shipped_model():
 def test_int8_copy_agrees_with_the_float_model_on_real_faces():
     images, labels = _faces()
     int8 = QuantizedModel(SHIPPED_INT8).predict_batch(images)
-    as_float = EmotionClassifier(SHIPPED, ClassifierConfig(runtime="float", views="none")).predict_batch(images)
+    alone = ClassifierConfig(runtime="float", views="none", members=())  # the model, not its photo ensemble
+    as_float = EmotionClassifier(SHIPPED, alone).predict_batch(images)
     assert int8.shape == as_float.shape == (len(images), 7) and int8.dtype == np.float32
     np.testing.assert_allclose(int8.sum(axis=1), 1.0, atol=1e-5)  # renormalised after the int8 softmax
     assert np.abs(int8 - as_float).max() < 0.15
@@ -101,16 +102,16 @@ def test_classifier_runs_the_int8_copy_by_default_and_float_on_request(tmp_path)
     images, _ = _faces()
     default = EmotionClassifier(SHIPPED)
     assert default.runtime == "int8" and default.quantized_model is not None and default.folded_batch_norms == 0
-    as_float = EmotionClassifier(SHIPPED, ClassifierConfig(runtime="float"))
+    as_float = EmotionClassifier(SHIPPED, ClassifierConfig(runtime="float", members=()))
     assert as_float.runtime == "float" and as_float.quantized_model is None and as_float.folded_batch_norms > 0
-    single = EmotionClassifier(SHIPPED, ClassifierConfig(views="none"))
+    single = EmotionClassifier(SHIPPED, ClassifierConfig(views="none", members=()))  # the model alone
     np.testing.assert_allclose(single.predict_batch(images), QuantizedModel(SHIPPED_INT8).predict_batch(images))
     # flip views: each face averaged with its mirror image, in the same batch call on the int8 copy
-    flip = EmotionClassifier(SHIPPED, ClassifierConfig(views="flip"))
+    flip = EmotionClassifier(SHIPPED, ClassifierConfig(views="flip", members=()))
     mirrored = np.ascontiguousarray(images[:, :, ::-1])
     expected = (single.predict_batch(images) + single.predict_batch(mirrored)) / 2
     np.testing.assert_allclose(flip.predict_batch(images), expected, atol=1e-6)
-    assert default.config.views == "multi"  # photos; the views themselves are checked in test_views.py
+    assert default.config.views == "zoom"  # photos; the views themselves are checked in test_views.py
 
 
 def test_classifier_never_pairs_a_model_with_another_models_int8_copy(tmp_path, caplog):

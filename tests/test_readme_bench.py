@@ -30,11 +30,12 @@ def test_check_fails_on_a_hand_edited_block_and_the_command_repairs_it(tmp_path)
 
 
 def test_check_fails_when_the_record_is_of_another_configuration(tmp_path):
-    record = json.loads(RECORD.read_text())
-    record["report"]["config"]["views"] = "none"
-    stale = tmp_path / "bench.json"
-    stale.write_text(json.dumps(record))
     readme = tmp_path / "README.md"
     shutil.copyfile(README, readme)
-    assert main(["--readme", str(readme), "--record", str(stale)]) == 1  # refuses to write a stale configuration
-    assert main(["--check", "--readme", str(readme), "--record", str(stale)]) == 1
+    for key, value in (("views", "none"), ("members", ["another.keras"])):
+        record = json.loads(RECORD.read_text())
+        record["report"]["config"][key] = value
+        stale = tmp_path / "bench.json"
+        stale.write_text(json.dumps(record))
+        assert main(["--readme", str(readme), "--record", str(stale)]) == 1  # refuses to write a stale configuration
+        assert main(["--check", "--readme", str(readme), "--record", str(stale)]) == 1, key

@@ -55,20 +55,23 @@ def test_named_view_sets_and_bad_views():
 
 
 def test_classifier_averages_its_views_in_one_batch(monkeypatch):
-    """The default photo configuration runs all 14 views of all faces in one model call and averages them."""
+    """The default photo views of all faces go through the model in one call and are averaged (the model alone
+    here: its ensemble is checked in test_ensemble.py)."""
+    from fer_core.recognition.classifier import DEFAULT_VIEWS
+
     faces = np.stack([face for _, _, face in fer_fixture_faces("test")[:5]])
-    single = EmotionClassifier(config=ClassifierConfig(views="none"))
-    default = EmotionClassifier()
-    assert default.config.views == "multi" and default.config.stream_views == "flip"
+    single = EmotionClassifier(config=ClassifierConfig(views="none", members=()))
+    default = EmotionClassifier(config=ClassifierConfig(members=()))
+    assert default.config.views == DEFAULT_VIEWS == "zoom" and default.config.stream_views == "flip"
     calls: list[int] = []
     predict = default._runtime.predict
     monkeypatch.setattr(default._runtime, "predict", lambda batch: calls.append(len(batch)) or predict(batch))
     probabilities = default.classify(faces)
-    assert calls == [len(faces) * 14]
+    assert calls == [len(faces) * len(resolve_views(DEFAULT_VIEWS))] == [len(faces) * 4]
     from fer_core.recognition.preprocessing import prepare_faces
 
     prepared = prepare_faces(faces)
-    expected = np.mean([single.predict_views(prepared, [view]) for view in resolve_views("multi")], axis=0)
+    expected = np.mean([single.predict_views(prepared, [view]) for view in resolve_views("zoom")], axis=0)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     calls.clear()
     streamed = default.classify(faces, stream=True)  # video frames: the two flip views

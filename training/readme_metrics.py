@@ -70,8 +70,8 @@ def metrics_block(card: dict) -> str:
         key = metrics_key("PrivateTest", views)
         as_float = card["metrics_float"][key]
         lines.append(
-            f"The same model in float32 (`--runtime float`): {as_float['accuracy']:.2%} accuracy, "
-            f"{as_float['macro_f1']:.2%} macro-F1."
+            f"The same {'ensemble' if members else 'model'} in float32 (`--runtime float`): "
+            f"{as_float['accuracy']:.2%} accuracy, {as_float['macro_f1']:.2%} macro-F1."
         )
     lines += real_photo_lines(card)
     lines.append(END)

@@ -52,6 +52,12 @@ def stale_configuration(record: dict[str, Any]) -> str | None:
             f"docs/bench.json was measured with views {config.get('views')}/{config.get('stream_views')}, "
             f"the app runs {default.views}/{default.stream_views}"
         )
+    from fer_core.recognition.classifier import DEFAULT_MODEL_PATH
+    from fer_core.recognition.ensemble import read_ensemble
+
+    members = [Path(member).name for member in read_ensemble(DEFAULT_MODEL_PATH)]
+    if config.get("members", []) != members:
+        return f"docs/bench.json was measured with members {config.get('members', [])}, the app averages {members}"
     return None
 
 

@@ -25,8 +25,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "fer_model.keras"
 """The shipped model (override with the ``FER_MODEL_PATH`` environment variable or ``model_path=``)."""
 
-DEFAULT_VIEWS = "multi"
-"""Views for photos in the default configuration (the upload page, ``predict``, the model card's headline)."""
+DEFAULT_VIEWS = "zoom"
+"""Views for photos in the default configuration (the upload page, ``predict``, the model card's headline): the
+face and a 1.1 zoom, each mirrored. With the shipped photo ensemble it beat ``multi``'s 14 views on PublicTest and
+on KDEF at 4 passes a model (``docs/experiments.md``)."""
 DEFAULT_STREAM_VIEWS = "flip"
 """Views for video streams in the default configuration (the live page, ``video``): real time needs fewer."""
 
@@ -67,8 +69,9 @@ class ClassifierConfig:
 
     views: str | tuple[View, ...] = DEFAULT_VIEWS
     """Test-time views averaged per face in photos: a name from :data:`fer_core.recognition.views.VIEW_SETS`
-    (``none``, ``flip``: the face and its mirror image, ``multi``: 14 shifted/zoomed/mirrored views, ...) or the
-    views themselves. Chosen on PublicTest and KDEF: ``multi`` beats ``flip`` on both."""
+    (``none``, ``flip``: the face and its mirror image, ``zoom``: those and a 1.1 zoom of each, ``multi``: 14
+    shifted/zoomed/mirrored views, ...) or the views themselves. Chosen on PublicTest and KDEF
+    (:data:`DEFAULT_VIEWS`)."""
     stream_views: str | tuple[View, ...] = DEFAULT_STREAM_VIEWS
     """Views for the frames of a video stream (analysed with a face tracker): ``flip`` keeps one face under
     a millisecond, so a 30 fps webcam stays real time."""
