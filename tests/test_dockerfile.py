@@ -75,6 +75,20 @@ def test_everything_copied_exists_and_is_in_the_build_context():
         assert ignored(private), f".dockerignore should exclude {private}"
 
 
+def test_the_image_holds_the_photo_ensemble_and_leaves_other_members_out():
+    from fer_core.recognition.ensemble import ensemble_path, read_ensemble
+
+    model = REPO / "models" / "fer_model.keras"
+    assert not ignored(ensemble_path(model).relative_to(REPO).as_posix())
+    for member in read_ensemble(model):
+        path = Path("models") / member
+        for shipped in (path, path.with_name(path.stem + ".int8.tflite"), path.with_name(path.stem + ".int8.json")):
+            assert (REPO / shipped).is_file() and not ignored(shipped.as_posix()), f"{shipped} must be in the image"
+    unused = [path for path in (REPO / "models" / "members").glob("*.keras") if f"members/{path.name}" not in
+              read_ensemble(model)]  # fmt: skip
+    assert unused and all(ignored(path.relative_to(REPO).as_posix()) for path in unused)
+
+
 def test_app_code_in_the_image_imports_nothing_left_out_of_it():
     shipped = [REPO / "app.py", *sorted((REPO / "app_pages").glob("*.py")), *sorted((REPO / "fer_core").glob("*.py"))]
     for path in shipped:
