@@ -208,18 +208,13 @@ def _inference_record(classifier, views: str) -> dict[str, Any]:
     }
     if classifier.member_paths:
         inference["members"] = [
-            {"file": _relative(path, classifier.model_path.parent), "sha256": source_fingerprint(path)}
-            for path in classifier.member_paths
+            {"file": member, "sha256": source_fingerprint(path)}
+            for member, path in zip(classifier.members, classifier.member_paths, strict=True)
         ]
         inference["stream_members"] = classifier.config.stream_members
     if classifier.quantized_model is not None:
         inference["quantization"] = classifier.quantized_model.record
     return inference
-
-
-def _relative(path: Path, folder: Path) -> str:
-    """``path`` relative to ``folder`` where it lies inside it (as the ensemble file names members), else whole."""
-    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
 
 
 def _headline_figures(metrics: dict[str, Any], private, probabilities: np.ndarray, views: str, reports_dir: Path):

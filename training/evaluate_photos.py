@@ -144,9 +144,7 @@ def evaluate_photos(
         "views": recognizer.classifier.config.views_name,
         "prior_correction": prior_correction,
         "crop_margin": recognizer.config.crop_margin,
-        "members": [
-            path.relative_to(recognizer.model_path.parent).as_posix() for path in recognizer.classifier.member_paths
-        ],
+        "members": list(recognizer.classifier.members),
         "runtime": recognizer.classifier.runtime,
         "model_sha256": file_sha256(recognizer.model_path),
         "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

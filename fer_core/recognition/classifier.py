@@ -155,8 +155,12 @@ class EmotionClassifier:
         """The views averaged per face in video streams."""
         started = time.perf_counter()
         self._runtime = load_runtime(self.model_path, self.config)
-        members = read_ensemble(self.model_path) if self.config.members is None else self.config.members
-        self.member_paths = [self.model_path.parent / member for member in members]
+        self.members: tuple[str, ...] = (
+            read_ensemble(self.model_path) if self.config.members is None else tuple(self.config.members)
+        )
+        """The ensemble's further models as configured or named by the model's ensemble file (relative ones from
+        the model's folder); empty: the main model alone."""
+        self.member_paths = [self.model_path.parent / member for member in self.members]
         """The ensemble's further models (empty: the main model alone)."""
         self._members = [self._load_member(path) for path in self.member_paths]
         self.runtime = self._runtime.name
