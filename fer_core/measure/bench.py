@@ -230,6 +230,47 @@ def _time_frames(
     return rows, crops, round(baseline_total / ours_total, 2)
 
 
+def _import_tensorflow() -> tuple[float, bool]:
+    """Import TensorFlow and Keras; return the seconds it took and whether they were imported already."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    already_imported = "tensorflow" in sys.modules
+    started = time.perf_counter()
+    import keras  # noqa: F401 - timed: TensorFlow + Keras import
+    import tensorflow  # noqa: F401
+
+    return time.perf_counter() - started, already_imported
+
+
+def _config_record(settings: dict[str, Any], recognizer, already_imported: bool) -> dict[str, Any]:
+    """The report's ``config``: the bench's ``settings`` and what the recognizer runs."""
+    classifier = recognizer.classifier
+    return {
+        **settings,
+        "cpu_count": os.cpu_count(),
+        "model": str(recognizer.model_path),
+        "views": classifier.config.views,
+        "stream_views": classifier.config.stream_views,
+        "tensorflow_already_imported": already_imported,
+        "folded_batch_norms": classifier.folded_batch_norms,
+        "runtime": classifier.runtime,
+        "members": [path.name for path in classifier.member_paths],
+        "stream_members": classifier.config.stream_members,
+    }
+
+
+def _classification_timings(classifier, crops: list, runs: int, warmup: int) -> dict[str, Any]:
+    """ms per face: the photo configuration at batch 1 and 8, each view set, and the live configuration."""
+    batch8 = [crops[i % len(crops)] for i in range(8)]
+    return {
+        "classification_ms_per_face": {
+            "batch_1": summarize_ms(_time(lambda: classifier.classify(crops[:1]), runs, warmup)),
+            "batch_8": summarize_ms([s / 8 for s in _time(lambda: classifier.classify(batch8), runs, warmup)]),
+        },
+        "views_ms_per_face": _views_ms(classifier, crops[:1], runs, warmup),
+        "stream_ms_per_face": _stream_ms(classifier, crops[:1], runs, warmup),
+    }
+
+
 def run_bench(
     *,
     size: tuple[int, int] = (640, 480),
@@ -249,13 +290,7 @@ def run_bench(
         raise ValueError("runs must be >= 1, warmup >= 0 and threads >= 0")
     parallel = parallel or os.cpu_count() or 1
     baseline_runs = baseline_runs if baseline_runs is not None else max(1, runs // 5)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    already_imported = "tensorflow" in sys.modules
-    started = time.perf_counter()
-    import keras  # noqa: F401 - timed: TensorFlow + Keras import
-    import tensorflow  # noqa: F401
-
-    tensorflow_import_s = time.perf_counter() - started
+    tensorflow_import_s, already_imported = _import_tensorflow()
     import cv2
 
     from fer_core.measure.sample_frames import sample_frames
@@ -272,16 +307,9 @@ def run_bench(
     samples = sample_frames()
     frames = _frames(samples, size)
 
+    settings = {"size": list(size), "runs": runs, "warmup": warmup, "baseline_runs": baseline_runs, "threads": threads}
     report: dict[str, Any] = {
-        "config": {
-            "size": list(size), "runs": runs, "warmup": warmup, "baseline_runs": baseline_runs,
-            "threads": threads, "cpu_count": os.cpu_count(), "model": str(recognizer.model_path),
-            "views": views, "stream_views": classifier_config.stream_views,
-            "tensorflow_already_imported": already_imported,
-            "folded_batch_norms": classifier.folded_batch_norms, "runtime": classifier.runtime,
-            "members": [path.name for path in classifier.member_paths],
-            "stream_members": classifier.config.stream_members,
-        },
+        "config": _config_record(settings, recognizer, already_imported),
         "tensorflow_import_s": round(tensorflow_import_s, 4),
         "model_load_s": round(classifier.load_seconds, 4),
         "frames": {},
@@ -291,14 +319,8 @@ def run_bench(
     )
     if not crops:
         raise RuntimeError("the detector found no face in the sample frames; cannot time classification")
-    batch8 = [crops[i % len(crops)] for i in range(8)]
-    report["classification_ms_per_face"] = {
-        "batch_1": summarize_ms(_time(lambda: classifier.classify(crops[:1]), runs, warmup)),
-        "batch_8": summarize_ms([s / 8 for s in _time(lambda: classifier.classify(batch8), runs, warmup)]),
-    }
+    report.update(_classification_timings(classifier, crops, runs, warmup))
     frame_list = list(frames.values())
-    report["views_ms_per_face"] = _views_ms(classifier, crops[:1], runs, warmup)
-    report["stream_ms_per_face"] = _stream_ms(classifier, crops[:1], runs, warmup)
     report["fps_1_thread"] = round(_fps(recognizer, frame_list, runs, 1), 2)
     report["fps_parallel"] = round(_fps(recognizer, frame_list, runs, parallel), 2)
     report["parallel_threads"] = parallel

@@ -528,6 +528,30 @@ def _kill_leftover_children(keep: set[int]) -> None:
         psutil.wait_procs(leftovers, timeout=5)
 
 
+def _check_prerequisites(processing: str) -> None:
+    """Raise :class:`LoadTestError` for an unknown ``processing`` or a missing Chromium or Playwright."""
+    from fer_core.measure.browser import CHROMIUM, CHROMIUM_HINT, playwright_available
+
+    if processing not in PROCESSING:
+        raise LoadTestError(f"processing must be one of {', '.join(PROCESSING)}, got {processing!r}")
+    if not CHROMIUM.is_file():
+        raise LoadTestError(f"Chromium is missing at {CHROMIUM}: {CHROMIUM_HINT} (or set FER_CHROMIUM)")
+    if not playwright_available():
+        raise LoadTestError("the playwright Python package is missing: pip install playwright (no browser download)")
+
+
+def _server_environment(
+    server_env: Sequence[tuple[str, str]], max_streams: int | None, *, started_here: bool
+) -> dict[str, str]:
+    """The environment of a server the load test starts; a warning where the settings cannot apply."""
+    env = dict(os.environ, **dict(server_env))
+    if max_streams is not None:
+        env["FER_MAX_STREAMS"] = str(max_streams)
+    if not started_here and (max_streams is not None or server_env):
+        logger.warning("--max-streams and --server-env apply only to a server the load test starts")
+    return env
+
+
 def run_load_test(
     *,
     viewers: int,
@@ -544,23 +568,10 @@ def run_load_test(
     processing: str = "server",
 ) -> dict[str, Any]:
     """Run the load test and return the report (see :func:`format_report` and the module docstring)."""
-    from fer_core.measure.browser import (
-        CHROMIUM,
-        CHROMIUM_ARGS,
-        CHROMIUM_HINT,
-        REPO,
-        fake_camera_args,
-        nice_chromium_wrapper,
-        playwright_available,
-    )
+    from fer_core.measure.browser import CHROMIUM_ARGS, REPO, fake_camera_args, nice_chromium_wrapper
 
     target = loopback_url(url) if url else None
-    if processing not in PROCESSING:
-        raise LoadTestError(f"processing must be one of {', '.join(PROCESSING)}, got {processing!r}")
-    if not CHROMIUM.is_file():
-        raise LoadTestError(f"Chromium is missing at {CHROMIUM}: {CHROMIUM_HINT} (or set FER_CHROMIUM)")
-    if not playwright_available():
-        raise LoadTestError("the playwright Python package is missing: pip install playwright (no browser download)")
+    _check_prerequisites(processing)
     if timeout_s is None:
         timeout_s = 90 + VIEWER_START_S * viewers + warmup_s + seconds + 30
     results = [ViewerResult(viewer=index + 1) for index in range(viewers)]
@@ -570,11 +581,7 @@ def run_load_test(
         "url": target, "server": {}, "viewers_chromium_cpu_cores": None, "cpu_count": os.cpu_count(),
         "load_average_1min": [round(os.getloadavg()[0], 2)], "results": results,
     }  # fmt: skip
-    env = dict(os.environ, **dict(server_env))
-    if max_streams is not None:
-        env["FER_MAX_STREAMS"] = str(max_streams)
-    if target is not None and (max_streams is not None or server_env):
-        logger.warning("--max-streams and --server-env apply only to a server the load test starts")
+    env = _server_environment(server_env, max_streams, started_here=target is None)
     import psutil
 
     keep = {child.pid for child in psutil.Process().children(recursive=True)}
