@@ -17,12 +17,22 @@ START, END = "<!-- metrics:start -->", "<!-- metrics:end -->"
 
 def metrics_block(card: dict) -> str:
     """The Markdown table of headline and per-split numbers for the README."""
+    lines = [START, *_split_table(card), *_recipe_lines(card), *_reading_lines(card), *real_photo_lines(card), END]
+    return "\n".join(lines)
+
+
+def _photo_views(headline: dict) -> str:
+    """The headline's view set (older cards record only ``flip_tta``)."""
+    return headline.get("views", "flip" if headline.get("flip_tta") else "none")
+
+
+def _split_table(card: dict) -> list[str]:
+    """The model's name and PublicTest / PrivateTest accuracy and macro-F1 per view set."""
     metrics = card["metrics"]
     headline = card["headline"]
-    views = headline.get("views", "flip" if headline.get("flip_tta") else "none")
+    views = _photo_views(headline)
     columns = list(dict.fromkeys(["none", "flip", views]))
     lines = [
-        START,
         f"Model `{card['model_file']}` ({card['params']:,} parameters, {card['architecture']}), "
         f"evaluated {card['evaluated_at'][:10]} with `{card['evaluation_command']}`:",
         "",
@@ -38,6 +48,12 @@ def metrics_block(card: dict) -> str:
             + " | ".join(f"{cell['accuracy']:.2%} / {cell['macro_f1']:.2%}" for cell in cells)
             + " |"
         )
+    return lines
+
+
+def _recipe_lines(card: dict) -> list[str]:
+    """The training commands recorded in the card, if any."""
+    lines: list[str] = []
     recipe = training_recipe(card)
     if recipe:
         lines += [
@@ -50,10 +66,18 @@ def metrics_block(card: dict) -> str:
             *recipe,
             "```",
         ]
+    return lines
+
+
+def _reading_lines(card: dict) -> list[str]:
+    """How the app reads photos and video frames, with PrivateTest accuracy for each."""
+    metrics = card["metrics"]
+    headline = card["headline"]
+    views = _photo_views(headline)
     int8 = headline.get("runtime") == "int8"
     members = [member["file"] for member in card.get("inference", {}).get("members", [])]
     ensemble = f", averaged with {', '.join(f'`{name}`' for name in members)} (an ensemble)" if members else ""
-    lines += [
+    lines = [
         "",
         f"The app reads photos with {'the int8 copy' if int8 else 'the Keras model'} and {views_label(views)}"
         f"{ensemble}: **{headline['accuracy']:.2%} PrivateTest accuracy, {headline['macro_f1']:.2%} macro-F1**.",
@@ -73,9 +97,7 @@ def metrics_block(card: dict) -> str:
             f"The same {'ensemble' if members else 'model'} in float32 (`--runtime float`): "
             f"{as_float['accuracy']:.2%} accuracy, {as_float['macro_f1']:.2%} macro-F1."
         )
-    lines += real_photo_lines(card)
-    lines.append(END)
-    return "\n".join(lines)
+    return lines
 
 
 def real_photo_lines(card: dict) -> list[str]:
