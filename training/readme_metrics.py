@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from fer_core.sessions.model_card import metrics_key, training_recipe, views_label
+from fer_core.sessions.model_card import ModelCard, metrics_key, training_recipe, views_label
 
 START, END = "<!-- metrics:start -->", "<!-- metrics:end -->"
 
@@ -21,16 +21,16 @@ def metrics_block(card: dict) -> str:
     return "\n".join(lines)
 
 
-def _photo_views(headline: dict) -> str:
-    """The headline's view set (older cards record only ``flip_tta``)."""
-    return headline.get("views", "flip" if headline.get("flip_tta") else "none")
+def _photo_views(card: dict) -> str:
+    """The headline's view set, as the Model page reads it (:attr:`ModelCard.views`, older cards included)."""
+    return ModelCard(Path(), card).views
 
 
 def _split_table(card: dict) -> list[str]:
     """The model's name and PublicTest / PrivateTest accuracy and macro-F1 per view set."""
     metrics = card["metrics"]
     headline = card["headline"]
-    views = _photo_views(headline)
+    views = _photo_views(card)
     columns = list(dict.fromkeys(["none", "flip", views]))
     lines = [
         f"Model `{card['model_file']}` ({card['params']:,} parameters, {card['architecture']}), "
@@ -73,7 +73,7 @@ def _reading_lines(card: dict) -> list[str]:
     """How the app reads photos and video frames, with PrivateTest accuracy for each."""
     metrics = card["metrics"]
     headline = card["headline"]
-    views = _photo_views(headline)
+    views = _photo_views(card)
     int8 = headline.get("runtime") == "int8"
     members = [member["file"] for member in card.get("inference", {}).get("members", [])]
     ensemble = f", averaged with {', '.join(f'`{name}`' for name in members)} (an ensemble)" if members else ""
