@@ -115,6 +115,16 @@ def test_the_default_runtime_is_the_int8_copy_and_memory_stays_bounded(report):
 
 
 @pytest.mark.slow
+def test_config_names_the_model_and_members_as_the_repository_does(report):
+    """The record says which model ran without the machine's folders, and names members as the ensemble file does
+    (readme_bench compares them with it)."""
+    from fer_core.recognition.ensemble import read_ensemble
+
+    assert report["config"]["model"] == "models/fer_model.keras"
+    assert report["config"]["members"] == list(read_ensemble(REPO / "models" / "fer_model.keras"))
+
+
+@pytest.mark.slow
 def test_human_report_names_every_frame_and_number(report):
     text = format_report(report)
     for name in (

@@ -58,6 +58,27 @@ def test_card_measured_the_default_ensemble(card):
         assert member["sha256"] == source_fingerprint(MODEL.parent / path), f"{path} changed: re-run the evaluation"
 
 
+def test_card_shows_the_default_configuration_meets_the_real_photo_bar(card):
+    """Issue 15's real-photo bar, on the card's KDEF row for the app's own photo configuration (measured by
+    python -m training.evaluate_photos; tests/test_evaluate_photos.py re-measures it where KDEF is present):
+    80% accuracy or more, no class under 60% recall."""
+    from fer_core.recognition.classifier import ClassifierConfig
+    from fer_core.recognition.ensemble import read_ensemble
+    from fer_core.recognition.recognizer import RecognizerConfig
+
+    kdef = card.get("real_photos", {}).get("kdef")
+    assert kdef is not None, "no KDEF row in the card: run python -m training.evaluate_photos --data ../kdef"
+    assert (kdef["views"], kdef["members"], kdef["prior_correction"], kdef["crop_margin"]) == (
+        ClassifierConfig().views,
+        list(read_ensemble(MODEL)),
+        ClassifierConfig().prior_correction,
+        RecognizerConfig().crop_margin,
+    ), "the KDEF row measured another configuration than the app's"
+    assert kdef["model_sha256"] == card["model_sha256"]
+    assert kdef["accuracy"] >= 0.80, kdef["accuracy"]
+    assert min(kdef["recall"].values()) >= 0.60, kdef["recall"]
+
+
 def test_readme_shows_the_card_numbers(card):
     from training.readme_metrics import render
 

@@ -241,19 +241,28 @@ def _import_tensorflow() -> tuple[float, bool]:
     return time.perf_counter() - started, already_imported
 
 
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies under it (reports do not name the machine's
+    folders), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _config_record(settings: dict[str, Any], recognizer, already_imported: bool) -> dict[str, Any]:
     """The report's ``config``: the bench's ``settings`` and what the recognizer runs."""
     classifier = recognizer.classifier
     return {
         **settings,
         "cpu_count": os.cpu_count(),
-        "model": str(recognizer.model_path),
+        "model": _shown_path(recognizer.model_path),
         "views": classifier.config.views,
         "stream_views": classifier.config.stream_views,
         "tensorflow_already_imported": already_imported,
         "folded_batch_norms": classifier.folded_batch_norms,
         "runtime": classifier.runtime,
-        "members": [path.name for path in classifier.member_paths],
+        "members": list(classifier.members),
         "stream_members": classifier.config.stream_members,
     }
 

@@ -55,7 +55,7 @@ def stale_configuration(record: dict[str, Any]) -> str | None:
     from fer_core.recognition.classifier import DEFAULT_MODEL_PATH
     from fer_core.recognition.ensemble import read_ensemble
 
-    members = [Path(member).name for member in read_ensemble(DEFAULT_MODEL_PATH)]
+    members = list(read_ensemble(DEFAULT_MODEL_PATH))
     if config.get("members", []) != members:
         return f"docs/bench.json was measured with members {config.get('members', [])}, the app averages {members}"
     return None
