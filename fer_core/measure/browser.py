@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -139,6 +140,31 @@ def app_server(
         yield AppServer(url, process.pid, log)
     finally:
         stop_process_group(process)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)(?::.*)?)$")
+
+
+def server_tracebacks(log: Path) -> list[str]:
+    """The exception line of each traceback the app server wrote to ``log`` (Streamlit's boxed ones and plain ones).
+
+    A script run that raises shows a traceback on the page: the browser tests and the load test require none.
+    """
+    tracebacks: list[str] = []
+    inside = False
+    for raw in log.read_text(errors="replace").splitlines():
+        line = _ANSI.sub("", raw)
+        if "Traceback (most recent call last)" in line:
+            if inside:
+                tracebacks.append("(a traceback without an exception line)")
+            inside = True
+        elif inside and (match := _EXCEPTION_LINE.match(line)):
+            tracebacks.append(match.group(1).strip())
+            inside = False
+    if inside:
+        tracebacks.append("(a traceback without an exception line)")
+    return tracebacks
 
 
 def nice_chromium_wrapper(directory: Path, chromium: Path = CHROMIUM) -> Path:

@@ -92,6 +92,25 @@ def wait_for_frames(page, more_than: int, timeout_s: float) -> int | None:
     return None
 
 
+def settled_frames(page, steady_s: float = 1.5, timeout_s: float = 10.0) -> int:
+    """The "Frames processed" counter once it has stayed the same for ``steady_s`` (longer than the page's one
+    second refresh), or its last value after ``timeout_s``.
+
+    Right after a stream stops, the counter shown can still lag behind the frames the server processed: counting
+    new frames from that stale value would credit the last stream's frames to the next one.
+    """
+    value, since = frames_processed(page), time.monotonic()
+    deadline = since + timeout_s
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        current = frames_processed(page)
+        if current != value:
+            value, since = current, time.monotonic()
+        elif time.monotonic() - since >= steady_s:
+            break
+    return value
+
+
 def start_stream(
     page,
     *,
@@ -106,7 +125,7 @@ def start_stream(
     the page (the page refreshes its counter every second). Raises ``AssertionError`` if the frames do not arrive
     within ``first_frame_timeout_s`` after ``max_retries`` retries.
     """
-    before = frames_processed(page)
+    before = settled_frames(page)
     click_start(page)
     for retry in range(max_retries + 1):
         clicked = time.monotonic()
@@ -119,7 +138,7 @@ def start_stream(
         # The known streamlit-webrtc start-up flake: the stream never delivers. Stop (if shown) and start again.
         if webrtc_button(page, "Stop").count():
             click_stop(page)
-        before = frames_processed(page)
+        before = settled_frames(page)
         click_start(page)
     raise AssertionError(f"fewer than {min_frames} processed frame(s) after {max_retries} retries of START")
 

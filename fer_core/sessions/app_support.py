@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import inspect
 import logging
 import os
 import re
@@ -25,6 +24,7 @@ import streamlit as st
 from fer_core.mood.content import CatalogError, ContentPolicy, default_catalog_path, load_catalog
 from fer_core.recognition.classifier import ModelLoadError, default_model_path
 from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
+from fer_core.sessions.code_names import class_code_names
 from fer_core.sessions.content_view import PANEL_CSS, accent_css
 from fer_core.sessions.model_card import ModelCard, ModelCardError, load_model_card
 
@@ -159,10 +159,7 @@ def _streamlit_cleanup_hook() -> Any:
     target = "streamlit.runtime.scriptrunner.script_runner._clean_problem_modules"
     cleanup = getattr(script_runner, "_clean_problem_modules", None)
     runner = getattr(script_runner, "ScriptRunner", None)
-    try:
-        called = runner is not None and "_clean_problem_modules" in inspect.getsource(runner)
-    except (OSError, TypeError):  # no source to read (a frozen install): trust the function's presence
-        called = runner is not None
+    called = isinstance(runner, type) and "_clean_problem_modules" in class_code_names(runner)  # parses nothing
     if not callable(cleanup) or not called:
         raise RuntimeError(
             f"Streamlit {st.__version__} changed: expected {target}, a function ScriptRunner calls after every "

@@ -9,7 +9,6 @@ web server keep uploads in memory: see :func:`keep_uploads_in_memory`.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from fer_core.recognition.drawing import draw_results
 from fer_core.recognition.image_io import MIB, ImageLimits, ImageLoadError, display_name, load_image
 from fer_core.recognition.recognizer import EmotionRecognizer
 from fer_core.recognition.results import FaceResult
+from fer_core.sessions.code_names import class_code_names
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +50,7 @@ def keep_uploads_in_memory(max_bytes: int | None = None) -> bool:
     current = getattr(MultiPartParser, "spool_max_size", None)
     if not isinstance(current, int) or isinstance(current, bool):
         raise RuntimeError(_starlette_changed(version, f"MultiPartParser.spool_max_size is {current!r}, not an int"))
-    try:
-        used = "self.spool_max_size" in inspect.getsource(MultiPartParser)
-    except (OSError, TypeError):  # no source to read (a frozen install): trust the attribute
-        used = True
-    if not used:
+    if "spool_max_size" not in class_code_names(MultiPartParser):  # no parsing: see fer_core.sessions.code_names
         raise RuntimeError(_starlette_changed(version, "MultiPartParser no longer reads self.spool_max_size"))
     needed = (max_bytes if max_bytes is not None else ImageLimits().max_bytes) + MIB  # + multipart framing
     if current < needed:

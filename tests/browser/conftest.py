@@ -18,12 +18,12 @@ from conftest import require_tool
 from fer_core.measure.browser import (
     CHROMIUM_ARGS,
     AppServer,
-    app_server,
     fake_camera_args,
     nice_chromium_wrapper,
 )
 
 from .paths import ARTIFACTS, CHROMIUM
+from .servers import checked_app_server
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,7 @@ def chromium() -> Path:
 @pytest.fixture(scope="session")
 def server(chromium: Path) -> Iterator[AppServer]:
     """``streamlit run app.py`` on a free port of 127.0.0.1, for the whole test session (the load test's helper)."""
-    with app_server(ARTIFACTS / "streamlit-session.log") as running:
+    with checked_app_server(ARTIFACTS / "streamlit-session.log") as running:
         yield running
 
 

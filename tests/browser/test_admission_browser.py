@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-from fer_core.measure.browser import app_server
 from fer_core.measure.live_page import (
     CONSENT_BUTTON,
     click_stop,
@@ -28,6 +27,7 @@ from fer_core.measure.loadtest import face_clip
 from fer_core.sessions.admission import FULL_MESSAGE
 
 from .paths import ARTIFACTS
+from .servers import checked_app_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,7 +39,7 @@ FREED_WITHIN_S = 8.0
 @pytest.fixture(scope="module")
 def one_slot_server(chromium):
     env = dict(os.environ, FER_MAX_STREAMS="1")
-    with app_server(ARTIFACTS / "streamlit-one-slot.log", env=env) as server:
+    with checked_app_server(ARTIFACTS / "streamlit-one-slot.log", env=env) as server:
         yield server
 
 

@@ -14,11 +14,11 @@ import pytest
 from test_events import Receiver
 
 from fer_core.labels import EMOTIONS
-from fer_core.measure.browser import app_server
 
 from .app_driver import WEBRTC_IFRAME, click_stop, open_page, panel_mood, screenshot_full, start_stream, wait_for_mood
 from .faces import astronaut_frame, confident_faces, two_face_clip, two_moods
 from .paths import ARTIFACTS, SCREENSHOTS
+from .servers import checked_app_server
 from .y4m import write_y4m
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -43,7 +43,7 @@ def events_server(chromium, receiver):
     """The app with the event feed on (``FER_EVENTS_URL``), sending to the receiver."""
     environment = dict(os.environ, FER_EVENTS_URL=receiver.url)
     environment.pop("FER_EVENTS_FILE", None)
-    with app_server(ARTIFACTS / "streamlit-events.log", env=environment) as running:
+    with checked_app_server(ARTIFACTS / "streamlit-events.log", env=environment) as running:
         yield running
 
 

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from fer_core.measure.browser import app_server, free_port, stop_process_group
+from fer_core.measure.browser import free_port, stop_process_group
 
 from .app_driver import click_stop, open_page, start_stream, wait_for_frames
 from .faces import astronaut_frame
 from .paths import ARTIFACTS, REPO
+from .servers import checked_app_server
 from .y4m import write_y4m
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -66,7 +67,7 @@ def test_a_relay_only_viewer_streams_through_coturn(turn, launch, tmp_path):
     servers = [{"urls": [url], "username": USER, "credential": PASSWORD}]
     environment = dict(os.environ, FER_ICE_SERVERS=json.dumps(servers), FER_ICE_TRANSPORT_POLICY="relay")
     clip = write_y4m(tmp_path / "face.y4m", [astronaut_frame((320, 240))] * 20, fps=10)
-    with app_server(ARTIFACTS / "streamlit-turn.log", env=environment) as server:
+    with checked_app_server(ARTIFACTS / "streamlit-turn.log", env=environment) as server:
         page = launch(clip)
         open_page(page, server.url, "Live_webcam", "Live webcam")
         page.get_by_text("all media relayed through TURN").wait_for(timeout=30_000)

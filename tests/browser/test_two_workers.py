@@ -31,6 +31,7 @@ from fer_core.measure.browser import (
     CHROMIUM_ARGS,
     fake_camera_args,
     free_port,
+    server_tracebacks,
     stop_process_group,
     streamlit_command,
     wait_healthy,
@@ -234,4 +235,6 @@ def test_two_viewers_land_on_different_workers_and_each_keeps_streaming(
         if '"GET /_stcore/stream ' in line and " 101 " in line:
             sockets[route] = upstream
     assert sockets == by_route, f"WebSockets by route: {sockets} (expected {by_route})"
+    for _, _, log in workers:
+        assert not server_tracebacks(log), f"a worker logged tracebacks, see {log}: {server_tracebacks(log)[:3]}"
     print(f"\n[two workers] routes {routes}; frames per round {counts}; WebSockets {sockets}")
