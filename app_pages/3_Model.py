@@ -38,9 +38,14 @@ if photo_views != card.views:
         icon="⚠️",
     )
 if card.members:
+    live = (
+        "The live page averages them too (`stream_members` is on), which multiplies its per-face cost."
+        if recognizer.classifier.config.stream_members
+        else "The live page runs the model alone, to stay real time."
+    )
     st.markdown(
         f"Photos are read by an **ensemble**: the model's probabilities averaged with {', '.join(card.members)}'s. "
-        "The live page runs the model alone, to stay real time."
+        + live
     )
 app_members = [path.name for path in recognizer.classifier.member_paths]
 if app_members != card.members:
