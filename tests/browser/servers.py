@@ -9,11 +9,16 @@ from pathlib import Path
 from fer_core.measure.browser import AppServer, app_server, server_tracebacks
 
 
-@contextlib.contextmanager
-def checked_app_server(log: Path, **kwargs) -> Iterator[AppServer]:
-    """``app_server(log, **kwargs)``; once it stopped, fail if it logged a traceback (a script run that raised
-    shows it on the page, and the run's widgets, the webcam player among them, are lost)."""
-    with app_server(log, **kwargs) as server:
-        yield server
+def assert_no_tracebacks(log: Path) -> None:
+    """Fail if the app server writing ``log`` logged a traceback (a script run that raised shows it on the page,
+    and the run's widgets, the webcam player among them, are lost)."""
     tracebacks = server_tracebacks(log)
     assert not tracebacks, f"the app server logged {len(tracebacks)} traceback(s), see {log}: {tracebacks[:3]}"
+
+
+@contextlib.contextmanager
+def checked_app_server(log: Path, **kwargs) -> Iterator[AppServer]:
+    """``app_server(log, **kwargs)``; once it stopped, :func:`assert_no_tracebacks`."""
+    with app_server(log, **kwargs) as server:
+        yield server
+    assert_no_tracebacks(log)

@@ -31,12 +31,12 @@ from conftest import require_tool
 from reliability_support import TraceReport, encode, is_this_machine, strace_available, strace_command
 
 from fer_core.measure.browser import free_port as _free_port
-from fer_core.measure.browser import server_tracebacks
 from fer_core.measure.browser import wait_healthy as _wait_healthy
 
 from .app_driver import click_stop, frames_processed, open_page, start_stream
 from .faces import astronaut_frame, astronaut_rgb
 from .paths import ARTIFACTS, REPO
+from .servers import assert_no_tracebacks
 from .y4m import write_y4m
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -125,7 +125,7 @@ def traced_server(chromium, tmp_path_factory):
         except subprocess.TimeoutExpired:
             strace.kill()
             strace.wait(timeout=5)
-    assert not server_tracebacks(log), f"the app server logged tracebacks, see {log}: {server_tracebacks(log)[:3]}"
+    assert_no_tracebacks(log)
 
 
 def _big_photo(folder: Path) -> Path:

@@ -31,7 +31,6 @@ from fer_core.measure.browser import (
     CHROMIUM_ARGS,
     fake_camera_args,
     free_port,
-    server_tracebacks,
     stop_process_group,
     streamlit_command,
     wait_healthy,
@@ -40,6 +39,7 @@ from fer_core.measure.browser import (
 from .app_driver import frames_processed, open_page, start_stream, wait_for_frames
 from .faces import astronaut_frame
 from .paths import ARTIFACTS, REPO
+from .servers import assert_no_tracebacks
 from .y4m import write_y4m
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -236,5 +236,5 @@ def test_two_viewers_land_on_different_workers_and_each_keeps_streaming(
             sockets[route] = upstream
     assert sockets == by_route, f"WebSockets by route: {sockets} (expected {by_route})"
     for _, _, log in workers:
-        assert not server_tracebacks(log), f"a worker logged tracebacks, see {log}: {server_tracebacks(log)[:3]}"
+        assert_no_tracebacks(log)
     print(f"\n[two workers] routes {routes}; frames per round {counts}; WebSockets {sockets}")
