@@ -101,6 +101,23 @@ def test_exit_code_and_table():
     assert "12.5" in table and "full" in table and "0.50 cores of 2" in table and "20.0 ms CPU" in table
 
 
+def test_a_traceback_in_the_server_log_is_reported_and_fails_the_run(tmp_path):
+    report = _report("streaming")
+    report["server"]["log"] = str(REPO / "tests" / "fixtures" / "server_logs" / "streamlit_script_error.log")
+    loadtest.read_server_tracebacks(report)
+    assert report["server"]["tracebacks"] == [
+        "SystemError: AST constructor recursion depth mismatch (before=39, after=35)"
+    ]
+    assert loadtest.exit_code(report) == loadtest.EXIT_STARVED
+    assert "server logged 1 traceback(s)" in loadtest.format_report(report)
+    clean = tmp_path / "clean.log"
+    clean.write_text("  You can now view your Streamlit app in your browser.\n")
+    report["server"]["log"] = str(clean)
+    loadtest.read_server_tracebacks(report)
+    assert report["server"]["tracebacks"] == [] and loadtest.exit_code(report) == loadtest.EXIT_OK
+    assert "traceback" not in loadtest.format_report(report)
+
+
 # --- real runs (Chromium) --------------------------------------------------------------------------------------
 def _require_browser() -> None:
     require_tool("Chromium", CHROMIUM.is_file(), f"not found at {CHROMIUM}: {CHROMIUM_HINT}")
@@ -129,6 +146,7 @@ def test_one_viewer_for_8_seconds_reports_fps_and_server_cpu():
     server = report["server"]
     assert server["cpu_cores"] is not None and server["cpu_cores"] > 0, server
     assert server["rss_mb"] > 100, server
+    assert server["tracebacks"] == [], f"the app server logged tracebacks: see {server['log']}"
     assert not psutil.pid_exists(server["pid"]), "the load test left its app server running"
 
 

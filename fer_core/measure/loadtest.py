@@ -15,7 +15,9 @@ window, per second of wall time) and its memory (RSS), sampled with psutil.
 taking in those results costs; the WebRTC columns stay empty then.
 
 A viewer the app turns away (the live service is full) is reported as ``full``, not as a failure; a viewer that
-never got a processed frame without that message is ``starved`` and makes the command exit with 1.
+never got a processed frame without that message is ``starved`` and makes the command exit with 1. So does a
+traceback in the log of a server the load test started (a script run that raised shows one on the page): the
+report lists each one's exception line.
 
 Bounded: a hard timeout (``--timeout``, by default enough for the start-up plus the window) ends the run, and
 the browsers and the server it started are stopped on every exit: success, error, timeout, Ctrl-C or SIGTERM.
@@ -604,6 +606,7 @@ def run_load_test(
             with contextlib.suppress(Exception):
                 stack.close()
             _kill_leftover_children(keep)
+            read_server_tracebacks(report)
     report["results"] = [asdict(result) for result in results]
     return report
 
@@ -629,6 +632,15 @@ def _target_server(
     report["url"] = target
     report["server"]["pid"] = server_pid
     return target, server_pid
+
+
+def read_server_tracebacks(report: dict[str, Any]) -> None:
+    """Put the exception line of each traceback in the started server's log into ``report["server"]``."""
+    from fer_core.measure.browser import server_tracebacks
+
+    log = report["server"].get("log")
+    if log and Path(log).is_file():
+        report["server"]["tracebacks"] = server_tracebacks(Path(log))
 
 
 def _drive(stack, results, report, url, server_pid, lean, seconds, warmup_s, launcher, args) -> None:
@@ -731,6 +743,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"{_fmt(report['viewers_chromium_cpu_cores'], 2)} cores; load average "
         + " -> ".join(f"{value:.2f}" for value in report["load_average_1min"])
     )
+    tracebacks = server.get("tracebacks")
+    if tracebacks:
+        lines.append(f"server logged {len(tracebacks)} traceback(s), see {server['log']}: " + "; ".join(tracebacks))
     if report.get("error"):
         lines.append(f"error: {report['error']}")
     return "\n".join(lines)
@@ -739,7 +754,8 @@ def format_report(report: dict[str, Any]) -> str:
 def exit_code(report: dict[str, Any]) -> int:
     if report.get("error"):
         return EXIT_ERROR
-    return EXIT_STARVED if any(r["status"] in ("starved", "error") for r in report["results"]) else EXIT_OK
+    failed = any(r["status"] in ("starved", "error") for r in report["results"])
+    return EXIT_STARVED if failed or report["server"].get("tracebacks") else EXIT_OK
 
 
 def run_command(args: argparse.Namespace, out: TextIO) -> int:
