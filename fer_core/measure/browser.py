@@ -149,7 +149,7 @@ _EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Inter
 def server_tracebacks(log: Path) -> list[str]:
     """The exception line of each traceback the app server wrote to ``log`` (Streamlit's boxed ones and plain ones).
 
-    A script run that raises shows a traceback on the page: the browser tests require none.
+    A script run that raises shows a traceback on the page: the browser tests and the load test require none.
     """
     tracebacks: list[str] = []
     inside = False
