@@ -141,6 +141,35 @@ def _wait_for_image(page, name: str) -> None:
     page.get_by_test_id("stImageCaption").filter(has_text=name).first.wait_for(timeout=90_000)
 
 
+def _upload_three_files(page, url: str, directory: Path) -> Path:
+    """Upload a small JPEG, a photo over 2 MB and a file that is not an image; returns the big photo's path."""
+    small = directory / "astronaut.jpg"
+    small.write_bytes(encode(astronaut_rgb(), "JPEG", quality=90))
+    big = _big_photo(directory)
+    assert big.stat().st_size > 2 * 1024 * 1024
+    not_an_image = directory / "holiday.png"
+    not_an_image.write_text("not a photo")
+    open_page(page, url, "Upload_photo", "Upload a photo")
+    dropzone = page.get_by_test_id("stFileUploaderDropzoneInput")
+    dropzone.set_input_files(str(small))
+    _wait_for_image(page, "astronaut.jpg")
+    dropzone.set_input_files(str(big))
+    _wait_for_image(page, "big-astronaut.png")
+    dropzone.set_input_files(str(not_an_image))
+    page.get_by_test_id("stAlertContentError").first.wait_for(timeout=30_000)
+    return big
+
+
+def _stream_until(page, url: str, min_frames: int, timeout_s: float) -> int:
+    """Open the live page, start the fake camera and wait for ``min_frames`` processed; returns the count."""
+    open_page(page, url, "Live_webcam", "Live webcam")
+    start_stream(page, first_frame_timeout_s=40)
+    deadline = time.monotonic() + timeout_s
+    while frames_processed(page) < min_frames and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+    return frames_processed(page)
+
+
 def test_uploads_and_live_frames_stay_on_this_machine(traced_server, launch, tmp_path, capsys):
     watcher = SocketWatcher(traced_server.pid)
     watcher.start()
@@ -151,33 +180,13 @@ def test_uploads_and_live_frames_stay_on_this_machine(traced_server, launch, tmp
         page.on("request", lambda request: requests.append(request.url))
         page.on("response", lambda r: media.append(r) if r.url.startswith(f"{traced_server.url}/media/") else None)
 
-    small = tmp_path / "astronaut.jpg"
-    small.write_bytes(encode(astronaut_rgb(), "JPEG", quality=90))
-    big = _big_photo(tmp_path)
-    assert big.stat().st_size > 2 * 1024 * 1024
-    not_an_image = tmp_path / "holiday.png"
-    not_an_image.write_text("not a photo")
-
     upload_page = launch()
     watch(upload_page)
-    open_page(upload_page, traced_server.url, "Upload_photo", "Upload a photo")
-    dropzone = upload_page.get_by_test_id("stFileUploaderDropzoneInput")
-    dropzone.set_input_files(str(small))
-    _wait_for_image(upload_page, "astronaut.jpg")
-    dropzone.set_input_files(str(big))
-    _wait_for_image(upload_page, "big-astronaut.png")
-    dropzone.set_input_files(str(not_an_image))
-    upload_page.get_by_test_id("stAlertContentError").first.wait_for(timeout=30_000)
+    big = _upload_three_files(upload_page, traced_server.url, tmp_path)
 
-    clip = write_y4m(tmp_path / "face.y4m", [astronaut_frame()] * 30, fps=15)
-    live_page = launch(clip)
+    live_page = launch(write_y4m(tmp_path / "face.y4m", [astronaut_frame()] * 30, fps=15))
     watch(live_page)
-    open_page(live_page, traced_server.url, "Live_webcam", "Live webcam")
-    start_stream(live_page, first_frame_timeout_s=40)
-    deadline = time.monotonic() + 90
-    while frames_processed(live_page) < MIN_FRAMES and time.monotonic() < deadline:
-        live_page.wait_for_timeout(500)
-    frames = frames_processed(live_page)
+    frames = _stream_until(live_page, traced_server.url, MIN_FRAMES, timeout_s=90)
     live_page.screenshot(path=str(ARTIFACTS / "privacy_live.png"))
     served = [(r.url.rsplit("/", 1)[-1], r.headers.get("cache-control", "(none)")) for r in media if r.ok]
     with contextlib.suppress(Exception):  # the stream may already have ended; closing the page ends it anyway
