@@ -147,8 +147,11 @@ def build_corpus() -> list[Case]:
     photo = astronaut()
     jpeg = encode(photo, "JPEG", quality=90)
     png = encode(photo[:256, :256], "PNG")
-    sixteen, values = sixteen_bit_gray_png()
-    height, width = portrait().shape[:2]
+    return _refused_cases(photo, jpeg, png) + _read_cases(photo, jpeg, png)
+
+
+def _refused_cases(photo: np.ndarray, jpeg: bytes, png: bytes) -> list[Case]:
+    """Inputs the app refuses, each with (part of) the message the user must see."""
     return [
         Case("empty.jpg", b"", message="empty"),
         Case("notes.jpg", b"These are my notes, not a photo.\n" * 20, message="not an image"),
@@ -174,6 +177,14 @@ def build_corpus() -> list[Case]:
         Case("image.tiff", encode(photo[:64, :64], "TIFF"), message="TIFF"),
         Case("photo.heic", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64), message="HEIC"),
         Case("scan.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", message="PDF"),
+    ]
+
+
+def _read_cases(photo: np.ndarray, jpeg: bytes, png: bytes) -> list[Case]:
+    """Unusual but valid inputs the app reads, each with the RGB shape it must come out as."""
+    sixteen, values = sixteen_bit_gray_png()
+    height, width = portrait().shape[:2]
+    return [
         Case("16bit-gray.png", sixteen, shape=(*values.shape, 3)),
         Case("16bit-rgb.png", sixteen_bit_rgb_png(), shape=(128, 128, 3)),
         Case("cmyk.jpg", cmyk_jpeg(), shape=(512, 512, 3)),
