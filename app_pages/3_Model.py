@@ -102,6 +102,17 @@ if photo_rows:
     for name in card.real_photo_sets():
         with st.expander(f"Confusion matrix: {name} (rows: true emotion)"):
             st.dataframe(card.real_photo_confusion(name))
+        for grouping, rows in card.real_photo_groups(name).items():
+            with st.expander(f"Accuracy by group of faces: {name}, by {grouping} (least reliable first)"):
+                st.caption(
+                    "From a column of the set's labels.csv (`--group-by`; `:N` keeps its first N characters). "
+                    "With few photos a group, one photo moves its accuracy a lot: read the spread, not one group."
+                )
+                st.dataframe(
+                    rows,
+                    hide_index=True,
+                    column_config={"accuracy": st.column_config.NumberColumn(format="percent")},
+                )
 
 reports = card.reports()
 if reports:

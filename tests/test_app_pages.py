@@ -125,6 +125,22 @@ def test_model_page_shows_the_cards_metrics_and_tables(card_path):
     assert any("int8 copy, not the float32 Keras" in text for text in texts(at.warning))
 
 
+def test_model_page_shows_the_shipped_cards_accuracy_by_group_of_faces(monkeypatch):
+    """The shipped card's KDEF run grouped by person (README: for which faces the model is less reliable)."""
+    card_path = REPO / "models" / "model_card.json"
+    monkeypatch.setenv("FER_MODEL_CARD", str(card_path))
+    at = run(MODEL)
+    assert not at.exception and not at.error
+    groups = json.loads(card_path.read_text())["real_photos"]["kdef"]["groups"]
+    labels = [expander.label for expander in at.expander]
+    for grouping in groups:
+        assert f"Accuracy by group of faces: kdef, by {grouping} (least reliable first)" in labels, labels
+    tables = [frame.value for frame in at.dataframe if "group" in frame.value.columns]
+    people = next(table for table in tables if len(table) == len(groups["person"]))
+    assert people["accuracy"].iloc[0] == min(group["accuracy"] for group in groups["person"].values())
+    assert list(people["accuracy"]) == sorted(people["accuracy"]), "the least reliable person first"
+
+
 def with_members(card_path: Path, members) -> Path:
     """The card, recording that its numbers averaged these ensemble members (as training.evaluate writes them)."""
     card = json.loads(card_path.read_text())

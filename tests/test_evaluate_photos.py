@@ -67,6 +67,22 @@ def test_an_ensemble_is_scored_and_recorded(tmp_path, capsys):
     assert main(["--data", str(folder), "--no-card", "--members", "members/missing.keras"]) == 2
 
 
+def test_the_command_scores_each_group_of_faces_and_writes_it_into_the_card(tmp_path, capsys):
+    folder = _photo_set(tmp_path / "photos")
+    (folder / "labels.csv").write_text("file,emotion,person\nastronaut.jpg,happy,F01\nwall.png,sad,M01\n")
+    card = tmp_path / "card.json"
+    shutil.copyfile(REPO / "models" / "model_card.json", card)
+    argv = ["--data", str(folder), "--card", str(card), "--name", "tiny", "--group-by", "person:1"]
+    assert main(argv) == 0
+    assert "accuracy by person:1: F 100.00% (1), M 0.00% (1)" in capsys.readouterr().out
+    groups = json.loads(card.read_text())["real_photos"]["tiny"]["groups"]
+    assert groups == {"person:1": {"F": {"count": 1, "accuracy": 1.0, "faces_not_found": 0},
+                                   "M": {"count": 1, "accuracy": 0.0, "faces_not_found": 1}}}  # fmt: skip
+    # A bad --group-by is refused before the model runs, with one line saying why.
+    assert main(["--data", str(folder), "--no-card", "--group-by", "person:0"]) == 2
+    assert main(["--data", str(folder), "--no-card", "--group-by", "age"]) == 2
+
+
 def test_bad_photo_sets_are_one_clear_error(tmp_path):
     folder = _photo_set(tmp_path / "photos")
     (folder / "labels.csv").write_text("file,emotion\nastronaut.jpg,joyful\n")
@@ -91,5 +107,11 @@ def test_kdef_matches_the_card(tmp_path):
     if recorded is None:
         pytest.fail("the card has no KDEF result: run python -m training.evaluate_photos --data <kdef folder>")
     from training.evaluate_photos import evaluate_photos
+    from training.photo_groups import GroupSpec
 
-    assert evaluate_photos(KDEF)["accuracy"] == pytest.approx(recorded["accuracy"], abs=0.003)
+    group_by = tuple(GroupSpec.parse(name) for name in recorded.get("groups", {}))
+    measured = evaluate_photos(KDEF, group_by=group_by)
+    assert measured["accuracy"] == pytest.approx(recorded["accuracy"], abs=0.003)
+    for name, groups in recorded.get("groups", {}).items():  # the README's accuracy by group of faces
+        for key, group in groups.items():
+            assert measured["groups"][name][key]["accuracy"] == pytest.approx(group["accuracy"], abs=0.08), key

@@ -145,6 +145,23 @@ def test_multi_view_cards_headline_their_views_and_list_real_photo_sets(tmp_path
     (row,) = card.real_photo_rows()
     assert row["set"] == "kdef" and row["photos"] == 980 and row["fear"] == 0.25 and row["no face found"] == 2
     assert card.real_photo_confusion("kdef")["no face"]["sad"] == 1
+    assert card.real_photo_groups("kdef") == {}, "no --group-by, no groups"
+
+
+def test_real_photo_groups_list_the_least_reliable_group_first(tmp_path):
+    path = write_card(tmp_path)
+    raw = json.loads(path.read_text())
+    people = {"F01": {"count": 14, "accuracy": 0.9286, "faces_not_found": 0},
+              "M07": {"count": 14, "accuracy": 0.5, "faces_not_found": 1},
+              "M08": {"count": 14, "accuracy": 0.7857, "faces_not_found": 0}}  # fmt: skip
+    raw["real_photos"] = {"kdef": {"count": 42, "views": "zoom", "accuracy": 0.74, "groups": {"person": people}}}
+    path.write_text(json.dumps(raw))
+    card = load_model_card(path)
+    assert card is not None
+    (rows,) = card.real_photo_groups("kdef").values()
+    assert [row["group"] for row in rows] == ["M07", "M08", "F01"]
+    assert rows[0] == {"group": "M07", "photos": 14, "accuracy": 0.5, "no face found": 1}
+    assert card.real_photo_groups("another set") == {}
 
 
 def test_only_existing_readable_report_figures_are_offered(tmp_path):

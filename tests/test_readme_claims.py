@@ -44,3 +44,24 @@ def test_streamlit_watches_no_files():
     """scripts/run-app.sh creates .venv/ in the clone: a file watcher on it overflowed inotify on every start."""
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text(encoding="utf-8"))["server"]
     assert config["fileWatcherType"] == "none" and config["runOnSave"] is False
+
+
+def test_readme_says_for_which_kdef_faces_the_model_is_less_reliable_as_the_card_measured():
+    """README ('for which faces the model is less reliable'): women and men alike, people not, beyond chance."""
+    import json
+
+    from training.photo_groups import spread
+
+    prose = " ".join(README.split("for which faces the model is less reliable", 1)[1].split("\n### ", 1)[0].split())
+    assert "women and men are read equally well, but people are not" in prose
+    assert "some people read right in under half their photos and others in all of them" in prose
+    assert "wider than chance alone would give with 14 photos a person" in prose
+    groups = json.loads((REPO / "models" / "model_card.json").read_text())["real_photos"]["kdef"]["groups"]
+    women, men = groups["person:1"]["F"], groups["person:1"]["M"]
+    accuracy = (women["accuracy"] + men["accuracy"]) / 2
+    standard_error = (accuracy * (1 - accuracy) * (1 / women["count"] + 1 / men["count"])) ** 0.5
+    assert abs(women["accuracy"] - men["accuracy"]) <= standard_error, "equally well: within one standard error"
+    people = spread(groups["person"])
+    assert {group["count"] for group in groups["person"].values()} == {14}
+    assert people["lowest"] < 0.5 and people["highest"] == 1.0
+    assert people["sd"] > people["chance_sd"] and people["chance_p"] < 0.01, "wider than chance alone"

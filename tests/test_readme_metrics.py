@@ -51,6 +51,23 @@ def test_block_shows_the_live_views_and_real_photo_sets(tmp_path):
     live = card["metrics"]["PrivateTest"]
     assert f"The live page reads video frames with single view to stay real time: {live['accuracy']:.2%}" in block
     assert "| kdef | 980 | multi | none | 0 | 0 | 77.45% | 77.10% | 0 | 50% | 50% | 25% |" in block
+    assert "by group of faces" not in block, "no groups measured, no group lines"
+
+
+def test_block_shows_the_accuracy_by_group_of_faces(tmp_path):
+    card = json.loads(write_card(tmp_path).read_text())
+    from fer_core.labels import EMOTIONS
+
+    women_men = {"F": {"count": 490, "accuracy": 0.7, "faces_not_found": 0},
+                 "M": {"count": 490, "accuracy": 0.9, "faces_not_found": 0}}  # fmt: skip
+    people = {f"P{index:02d}": {"count": 14, "accuracy": index / 14, "faces_not_found": 0} for index in range(1, 15)}
+    card["real_photos"] = {
+        "kdef": {"count": 980, "views": "zoom", "accuracy": 0.8, "macro_f1": 0.8, "faces_not_found": 0,
+                 "recall": dict.fromkeys(EMOTIONS, 0.8), "groups": {"person:1": women_men, "person": people}},
+    }  # fmt: skip
+    block = render(f"{START}\n{END}", card)
+    assert "- kdef, by person:1: F 70.00% (490), M 90.00% (490)" in block
+    assert "- kdef, by person: 14 groups of 14: lowest 7.14% (P01), median 53.57%, highest 100.00% (P14)" in block
 
 
 def test_an_ensemble_card_names_its_members_for_photos_and_the_model_alone_for_frames(tmp_path):

@@ -25,7 +25,6 @@ from training.train import (
     main,
     option_flag,
     parse_args,
-    set_up_keras,
     train,
 )
 
@@ -318,17 +317,3 @@ def test_the_model_cards_recorded_commands_give_its_recorded_configuration():
     final, _ = parse_args(shlex.split(training["command"])[3:])
     assert sum(item.name in training for item in fields(TrainConfig)) >= 25
     assert final == config_from_record(training)
-
-
-@pytest.mark.parametrize(("onednn", "mixed", "warned"), [("0", True, True), ("1", True, False), ("0", False, False)])
-def test_bfloat16_training_without_onednn_is_warned_about(monkeypatch, caplog, onednn, mixed, warned):
-    """The tests run with oneDNN off (TF_ENABLE_ONEDNN_OPTS=0); a training run started from such a shell crawls."""
-    import keras
-
-    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", onednn)
-    try:
-        with caplog.at_level(logging.WARNING, logger="training.train"):
-            set_up_keras(TrainConfig(mixed_precision=mixed))
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    assert any("TF_ENABLE_ONEDNN_OPTS=0" in record.getMessage() for record in caplog.records) == warned

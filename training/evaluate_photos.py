@@ -4,7 +4,8 @@
 classes; other columns are ignored). Every photo goes through what the app does with an upload: Haar detection,
 crop, the classifier in the app's default configuration (its runtime and photo views); the largest face is
 scored, and a photo where no face is found counts as wrong. Prints accuracy, macro-F1, per-class recall, the
-faces not found and a confusion matrix, and (with ``--card``, the default) writes them into the model card under
+faces not found, a confusion matrix and, with ``--group-by`` (:mod:`training.photo_groups`), the accuracy per
+group of faces (e.g. per person), and (with ``--card``, the default) writes them into the model card under
 ``real_photos.<name>``, where the Model page shows them.
 
 KDEF (``../shared/datasets/kdef/build_kdef.py``) is the first such set. Its terms allow research use only:
@@ -18,13 +19,15 @@ import datetime as dt
 import json
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from training.command_line import recorded_command, reporting_errors
+from training.photo_groups import GroupSpec, GroupSpecError, describe_groups, group_keys, group_metrics
 
 logger = logging.getLogger("training.evaluate_photos")
 
@@ -40,6 +43,8 @@ class PhotoSetError(ValueError):
 class LabelledPhoto:
     path: Path
     label: int
+    columns: Mapping[str, str] = field(default_factory=dict)
+    """Every column of the photo's line in labels.csv (``--group-by`` reads them)."""
 
 
 def read_labels(folder: Path) -> list[LabelledPhoto]:
@@ -62,7 +67,7 @@ def read_labels(folder: Path) -> list[LabelledPhoto]:
         path = (folder / row["file"]).resolve()
         if not path.is_relative_to(folder.resolve()) or not path.is_file():
             raise PhotoSetError(f"{labels_path} line {line}: no photo {row['file']!r} in {folder}")
-        photos.append(LabelledPhoto(path, EMOTIONS.index(emotion)))
+        photos.append(LabelledPhoto(path, EMOTIONS.index(emotion), dict(row)))
     if not photos:
         raise PhotoSetError(f"{labels_path} lists no photos")
     return photos
@@ -81,6 +86,12 @@ def predict_photos(recognizer, photos: list[LabelledPhoto]) -> np.ndarray:
     return rows
 
 
+def photo_predictions(probabilities: np.ndarray) -> np.ndarray:
+    """The class read from each photo, :data:`NO_FACE` where no face was found (a row of NaN)."""
+    found = ~np.isnan(probabilities).any(axis=1)
+    return np.where(found, np.nan_to_num(probabilities).argmax(axis=1), NO_FACE)
+
+
 def photo_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
     """Accuracy, macro-F1 and per-class recall over all photos (no face = wrong); a 7 x 8 confusion matrix whose
     last column counts the photos without a face."""
@@ -88,8 +99,8 @@ def photo_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, An
 
     from fer_core.labels import EMOTIONS
 
-    found = ~np.isnan(probabilities).any(axis=1)
-    predictions = np.where(found, np.nan_to_num(probabilities).argmax(axis=1), NO_FACE)
+    predictions = photo_predictions(probabilities)
+    found = predictions != NO_FACE
     confusion = np.zeros((len(EMOTIONS), len(EMOTIONS) + 1), np.int64)
     for label, prediction in zip(labels, predictions, strict=True):
         confusion[label, prediction if prediction != NO_FACE else len(EMOTIONS)] += 1
@@ -117,17 +128,19 @@ def evaluate_photos(
     prior_correction: float = 0.0,
     crop_margin: float | None = None,
     members: tuple[str, ...] | None = None,
+    group_by: tuple[GroupSpec, ...] = (),
 ) -> dict[str, Any]:
     """Run the app's photo pipeline on every labelled photo of ``folder``; return the metrics and the settings.
 
     ``views`` / ``prior_correction`` / ``crop_margin`` / ``members`` (ensemble members, relative to the model's
     folder; ``()``: the model alone): other settings than the default configuration (the model's own ensemble
-    file, if any), to compare."""
+    file, if any), to compare. ``group_by``: also the accuracy per group of faces, under ``groups``."""
     from fer_core.recognition.classifier import ClassifierConfig
     from fer_core.recognition.quantized_model import file_sha256
     from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
 
     photos = read_labels(folder)
+    keys = {spec.name: group_keys(spec, [photo.columns for photo in photos]) for spec in group_by}
     settings: dict[str, Any] = {"prior_correction": prior_correction}
     if views is not None:
         settings["views"] = views
@@ -138,7 +151,11 @@ def evaluate_photos(
         config = RecognizerConfig(config.detector, config.classifier, crop_margin)
     recognizer = EmotionRecognizer(model_path, config)
     labels = np.array([photo.label for photo in photos])
-    metrics = photo_metrics(labels, predict_photos(recognizer, photos))
+    probabilities = predict_photos(recognizer, photos)
+    metrics = photo_metrics(labels, probabilities)
+    if keys:
+        predictions = photo_predictions(probabilities)
+        metrics["groups"] = {name: group_metrics(labels, predictions, values) for name, values in keys.items()}
     return {
         **metrics,
         "views": recognizer.classifier.config.views_name,
@@ -175,6 +192,8 @@ def format_report(name: str, result: dict[str, Any]) -> str:
     ]
     for emotion, row in zip(EMOTIONS, result["confusion_matrix"], strict=True):
         lines.append(f"  {emotion:9s}" + "".join(f"{count:5d}" for count in row))
+    for name, groups in result.get("groups", {}).items():
+        lines.append(f"accuracy by {name}: {describe_groups(groups)}")
     return "\n".join(lines)
 
 
@@ -198,11 +217,24 @@ def main(argv: list[str] | None = None) -> int:
         help="ensemble members, relative to the model's folder (default: the model's own ensemble file, if any; "
         "--members alone: the model alone)",
     )
+    parser.add_argument(
+        "--group-by",
+        action="append",
+        default=[],
+        metavar="COLUMN[:N]",
+        help="also the accuracy per group of faces, by a column of labels.csv (:N: its first N characters; "
+        "KDEF: person, or person:1 for women and men); repeatable",
+    )
     parser.add_argument("--card", default="models/model_card.json", help="model card to write the result into")
     parser.add_argument("--no-card", action="store_true", help="print only; do not write the card")
     args = parser.parse_args(argv)
     folder = Path(args.data)
     name = args.name or folder.resolve().name
+    try:
+        group_by = tuple(GroupSpec.parse(text) for text in args.group_by)
+    except GroupSpecError as error:
+        logger.error("%s", error)
+        return 2
     result = reporting_errors(
         lambda: evaluate_photos(
             folder,
@@ -211,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             prior_correction=args.prior_correction,
             crop_margin=args.crop_margin,
             members=None if args.members is None else tuple(args.members),
+            group_by=group_by,
         ),
         logger,
     )

@@ -125,6 +125,18 @@ def real_photo_lines(card: dict) -> list[str]:
             f"{result.get('crop_margin', 0.0):g} | "
             f"{result['accuracy']:.2%} | {result['macro_f1']:.2%} | {result['faces_not_found']} | {recall} |"
         )
+    return lines + _group_lines(sets)
+
+
+def _group_lines(sets: dict) -> list[str]:
+    """Accuracy per group of faces (``--group-by``) of the sets that were grouped."""
+    from training.photo_groups import describe_groups
+
+    grouped = [(name, by, groups) for name, result in sets.items() for by, groups in result.get("groups", {}).items()]
+    if not grouped:
+        return []
+    lines = ["", "Accuracy by group of faces (`--group-by`, the same runs):", ""]
+    lines += [f"- {name}, by {by}: {describe_groups(groups)}" for name, by, groups in grouped]
     return lines
 
 

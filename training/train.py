@@ -366,12 +366,26 @@ def set_up_keras(config: TrainConfig) -> None:
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        _warn_if_bfloat16_is_slow_here(keras.backend.backend())
         if keras.backend.backend() == "tensorflow" and os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
             logger.warning(
                 "TF_ENABLE_ONEDNN_OPTS=0 turns off oneDNN, and bfloat16 training on the CPU then runs several times "
                 "slower (over 25 CPU-minutes for an epoch that takes about 5 with it): unset it, or train with "
                 "--no-mixed-precision"
             )
+
+
+def _warn_if_bfloat16_is_slow_here(backend: str) -> None:
+    """On TensorFlow without a GPU, a CPU without native bfloat16 emulates it (:mod:`training.precision`)."""
+    if backend != "tensorflow":
+        return
+    import tensorflow as tf
+
+    from training.precision import slow_bfloat16_warning
+
+    warning = None if tf.config.list_physical_devices("GPU") else slow_bfloat16_warning()
+    if warning:
+        logger.warning("%s", warning)
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:

@@ -184,6 +184,29 @@ class ModelCard:
             for index, column in enumerate(columns)
         }
 
+    def real_photo_groups(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        """Accuracy per group of faces of one real-photo set (``evaluate_photos --group-by``), by grouping
+        (e.g. ``person``), each a list of rows, the least reliable group first."""
+        groupings = self.real_photo_sets().get(name, {}).get("groups")
+        if not isinstance(groupings, Mapping):
+            return {}
+        tables = {}
+        for grouping, groups in groupings.items():
+            if not isinstance(groups, Mapping):
+                continue
+            rows = [
+                {
+                    "group": str(key),
+                    "photos": group.get("count"),
+                    "accuracy": _number(group.get("accuracy")),
+                    "no face found": group.get("faces_not_found"),
+                }
+                for key, group in groups.items()
+                if isinstance(group, Mapping)
+            ]
+            tables[str(grouping)] = sorted(rows, key=lambda row: (row["accuracy"] is None, row["accuracy"] or 0.0))
+        return tables
+
     def per_class_rows(
         self, split: str | None = None, *, views: str | None = None, flip_tta: bool | None = None
     ) -> list[dict[str, Any]]:
