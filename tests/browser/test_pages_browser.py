@@ -37,13 +37,17 @@ def test_home_links_to_every_page_and_the_model_page_shows_the_card(server, laun
     if card is not None:
         page.get_by_test_id("stMetric").filter(has_text="Accuracy").first.wait_for(timeout=30_000)
         assert metric_text(page, "Accuracy") == format_percent(card.accuracy)
-        # runtimes x views, per class, and with real-photo sets their table plus one confusion matrix per set
+        # runtimes x views, per class, and with real-photo sets their table plus one confusion matrix per set and
+        # one table per grouping of its faces (evaluate_photos --group-by)
         photo_sets = len(card.real_photo_sets())
-        tables = 2 + (1 + photo_sets if photo_sets else 0)
+        groupings = sum(len(card.real_photo_groups(name)) for name in card.real_photo_sets())
+        tables = 2 + (1 + photo_sets + groupings if photo_sets else 0)
         page.get_by_test_id("stDataFrame").nth(min(tables, 3) - 1).wait_for(timeout=30_000)  # the rest are folded
         assert page.get_by_test_id("stDataFrame").count() == tables
         if photo_sets:
             assert page.get_by_test_id("stExpander").filter(has_text="Confusion matrix: kdef").count() >= 1
+            by_person = page.get_by_test_id("stExpander").filter(has_text="Accuracy by group of faces: kdef, by person")
+            assert by_person.count() == groupings
         page.get_by_test_id("stImage").nth(len(card.reports()) - 1).wait_for(timeout=30_000)
         assert page.get_by_test_id("stImage").count() == len(card.reports())
     else:
