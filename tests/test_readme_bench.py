@@ -39,3 +39,18 @@ def test_check_fails_when_the_record_is_of_another_configuration(tmp_path):
         stale.write_text(json.dumps(record))
         assert main(["--readme", str(readme), "--record", str(stale)]) == 1  # refuses to write a stale configuration
         assert main(["--check", "--readme", str(readme), "--record", str(stale)]) == 1, key
+
+
+def test_the_machine_is_described_with_its_cpu_and_vector_instructions():
+    """The bench record says which CPU it ran on: AVX2 against AVX-512 VNNI changes the timings several times."""
+    import platform
+
+    from fer_core.measure.cpu import describe_cpu
+    from fer_core.measure.readme_bench import machine_description
+
+    description = machine_description()
+    assert description.startswith(platform.machine() + ", ")
+    assert description.endswith(f"CPUs, {platform.python_implementation()} {platform.python_version()}")
+    cpu = describe_cpu()
+    if cpu is not None:  # Linux
+        assert f", {cpu}, " in description

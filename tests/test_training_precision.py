@@ -1,4 +1,5 @@
-"""training.precision: whether bfloat16 training pays off on this CPU, read from /proc/cpuinfo's flags."""
+"""training.precision and fer_core.measure.cpu: what this CPU can do, read from /proc/cpuinfo, and whether
+bfloat16 training pays off on it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from training import precision
-from training.precision import cpu_flags, native_bfloat16, slow_bfloat16_warning
+from fer_core.measure import cpu
+from fer_core.measure.cpu import cpu_flags, describe_cpu, native_bfloat16
+from training.precision import slow_bfloat16_warning
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cpuinfo"
 EPYC = (FIXTURES / "amd_epyc_avx2.txt").read_text()
@@ -58,7 +60,7 @@ def test_a_bfloat16_run_on_a_cpu_without_it_is_warned_about(monkeypatch, caplog,
     from training.train import TrainConfig
 
     (tmp_path / "cpuinfo").write_text(cpuinfo)
-    monkeypatch.setattr(precision, "CPUINFO", tmp_path / "cpuinfo")
+    monkeypatch.setattr(cpu, "CPUINFO", tmp_path / "cpuinfo")
     warnings = _set_up_warnings(caplog, TrainConfig(mixed_precision=mixed))
     assert any("no native bfloat16" in message for message in warnings) == warned
 
@@ -74,5 +76,11 @@ def test_bfloat16_training_without_onednn_is_warned_about(monkeypatch, caplog, o
 
 
 def test_no_cpuinfo_is_no_warning(monkeypatch, tmp_path):
-    monkeypatch.setattr(precision, "CPUINFO", tmp_path / "missing")
-    assert native_bfloat16() is None and slow_bfloat16_warning() is None
+    monkeypatch.setattr(cpu, "CPUINFO", tmp_path / "missing")
+    assert native_bfloat16() is None and slow_bfloat16_warning() is None and describe_cpu() is None
+
+
+def test_the_cpu_is_described_by_its_model_and_widest_vector_instructions():
+    assert describe_cpu(EPYC) == "AMD EPYC (AVX2)"
+    assert describe_cpu(NATIVE) == "AMD EPYC (AMX, AVX-512 BF16, AVX-512, AVX2)"
+    assert describe_cpu(ARM) == "unknown CPU", "no model name line, no x86 flags"

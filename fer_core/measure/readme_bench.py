@@ -35,10 +35,19 @@ def measure() -> dict[str, Any]:
     return {
         "command": COMMAND,
         "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} "
-        f"{platform.python_version()}",
+        "machine": machine_description(),
         "report": report,
     }
+
+
+def machine_description() -> str:
+    """``"x86_64, AMD EPYC (AVX2), 2 CPUs, CPython 3.11.7"``: the timings depend on the CPU's vector instructions
+    as much as on its cores (:mod:`fer_core.measure.cpu`)."""
+    from fer_core.measure.cpu import describe_cpu
+
+    parts = [platform.machine(), describe_cpu(), f"{os.cpu_count()} CPUs"]
+    parts.append(f"{platform.python_implementation()} {platform.python_version()}")
+    return ", ".join(part for part in parts if part)
 
 
 def stale_configuration(record: dict[str, Any]) -> str | None:
