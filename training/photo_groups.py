@@ -60,7 +60,7 @@ def group_keys(spec: GroupSpec, rows: list[dict[str, str]]) -> list[str]:
 
 
 def group_metrics(labels: np.ndarray, predictions: np.ndarray, keys: list[str]) -> dict[str, dict[str, Any]]:
-    """Per group (sorted by name): photos, accuracy and the share of its photos where no face was found
+    """Per group (sorted by name): photos, accuracy and how many of its photos had no face found
     (``predictions``: the class read, -1 where no face was found)."""
     groups: dict[str, dict[str, Any]] = {}
     key_array = np.asarray(keys)
