@@ -197,12 +197,11 @@ def format_report(name: str, result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser():
     import argparse
 
     from fer_core.recognition.views import VIEW_SETS
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="python -m training.evaluate_photos", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="folder with the photos and labels.csv (file,emotion)")
     parser.add_argument("--name", default=None, help="the set's name in the card (default: the folder's name)")
@@ -227,7 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--card", default="models/model_card.json", help="model card to write the result into")
     parser.add_argument("--no-card", action="store_true", help="print only; do not write the card")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = _parser().parse_args(argv)
     folder = Path(args.data)
     name = args.name or folder.resolve().name
     try:
