@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from training.command_line import recorded_command, reporting_errors
-from training.photo_groups import GroupSpec, GroupSpecError, describe_groups, group_keys, group_metrics
+from training.photo_groups import GroupSpec, describe_groups, group_keys, group_metrics
 
 logger = logging.getLogger("training.evaluate_photos")
 
@@ -234,11 +234,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     folder = Path(args.data)
     name = args.name or folder.resolve().name
-    try:
-        group_by = tuple(GroupSpec.parse(text) for text in args.group_by)
-    except GroupSpecError as error:
-        logger.error("%s", error)
-        return 2
     result = reporting_errors(
         lambda: evaluate_photos(
             folder,
@@ -247,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             prior_correction=args.prior_correction,
             crop_margin=args.crop_margin,
             members=None if args.members is None else tuple(args.members),
-            group_by=group_by,
+            group_by=tuple(GroupSpec.parse(text) for text in args.group_by),  # a GroupSpecError is a ValueError
         ),
         logger,
     )

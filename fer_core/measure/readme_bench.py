@@ -45,8 +45,8 @@ def machine_description() -> str:
     as much as on its cores (:mod:`fer_core.measure.cpu`)."""
     from fer_core.measure.cpu import describe_cpu
 
-    parts = [platform.machine(), describe_cpu(), f"{os.cpu_count()} CPUs"]
-    parts.append(f"{platform.python_implementation()} {platform.python_version()}")
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    parts = [platform.machine(), describe_cpu(), f"{os.cpu_count()} CPUs", python]
     return ", ".join(part for part in parts if part)
 
 
