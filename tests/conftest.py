@@ -82,6 +82,32 @@ def save_small_random_model(path: Path, seed: int = 0):
     return model
 
 
+def save_constant_model(path: Path, emotion: str = "disgust") -> None:
+    """Save a Keras model that reads every face as ``emotion`` (nearly certain): one that only ever errs alike."""
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7, activation="softmax")]
+    )
+    kernel, _ = model.layers[-1].get_weights()
+    bias = np.zeros(7, np.float32)
+    bias[EMOTIONS.index(emotion)] = 20
+    model.layers[-1].set_weights([np.zeros_like(kernel), bias])
+    model.save(path)
+
+
+def write_photo_set(folder: Path) -> Path:
+    """A labelled photo folder: a real photo (the astronaut, smiling), a photo without a face, and labels.csv."""
+    from PIL import Image
+    from skimage import data as skimage_data
+
+    folder.mkdir()
+    Image.fromarray(skimage_data.astronaut()).save(folder / "astronaut.jpg", quality=92)
+    Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(folder / "wall.png")
+    (folder / "labels.csv").write_text("file,emotion\nastronaut.jpg,happy\nwall.png,sad\n")
+    return folder
+
+
 def fixture_train_config(directory: Path, **overrides):
     """A ``TrainConfig`` for a tiny float32 run on the fixture set under ``directory`` (run/ and cache/)."""
     from training.train import TrainConfig

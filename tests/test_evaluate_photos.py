@@ -9,22 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-from skimage import data as skimage_data
+from conftest import write_photo_set
 
 from training.evaluate_photos import PhotoSetError, main, photo_metrics, read_labels
 
 REPO = Path(__file__).resolve().parents[1]
 KDEF = Path(os.environ.get("KDEF_PATH", REPO.parent / "kdef"))
-
-
-def _photo_set(folder: Path) -> Path:
-    """A real photo (the astronaut, smiling), a photo without a face, and their labels."""
-    folder.mkdir()
-    Image.fromarray(skimage_data.astronaut()).save(folder / "astronaut.jpg", quality=92)
-    Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(folder / "wall.png")
-    (folder / "labels.csv").write_text("file,emotion\nastronaut.jpg,happy\nwall.png,sad\n")
-    return folder
 
 
 def test_photo_metrics_count_a_photo_without_a_face_as_wrong():
@@ -38,7 +28,7 @@ def test_photo_metrics_count_a_photo_without_a_face_as_wrong():
 
 
 def test_the_command_scores_real_photos_and_writes_the_card(tmp_path, capsys):
-    folder = _photo_set(tmp_path / "photos")
+    folder = write_photo_set(tmp_path / "photos")
     card = tmp_path / "card.json"
     shutil.copyfile(REPO / "models" / "model_card.json", card)
     assert main(["--data", str(folder), "--card", str(card), "--name", "tiny"]) == 0
@@ -54,7 +44,7 @@ def test_the_command_scores_real_photos_and_writes_the_card(tmp_path, capsys):
 
 
 def test_an_ensemble_is_scored_and_recorded(tmp_path, capsys):
-    folder = _photo_set(tmp_path / "photos")
+    folder = write_photo_set(tmp_path / "photos")
     argv = ["--data", str(folder), "--no-card", "--members", "members/member_b.keras"]
     assert main(argv) == 0
     assert "tiny" not in capsys.readouterr().out
@@ -68,7 +58,7 @@ def test_an_ensemble_is_scored_and_recorded(tmp_path, capsys):
 
 
 def test_the_command_scores_each_group_of_faces_and_writes_it_into_the_card(tmp_path, capsys):
-    folder = _photo_set(tmp_path / "photos")
+    folder = write_photo_set(tmp_path / "photos")
     (folder / "labels.csv").write_text("file,emotion,person\nastronaut.jpg,happy,F01\nwall.png,sad,M01\n")
     card = tmp_path / "card.json"
     shutil.copyfile(REPO / "models" / "model_card.json", card)
@@ -84,7 +74,7 @@ def test_the_command_scores_each_group_of_faces_and_writes_it_into_the_card(tmp_
 
 
 def test_bad_photo_sets_are_one_clear_error(tmp_path):
-    folder = _photo_set(tmp_path / "photos")
+    folder = write_photo_set(tmp_path / "photos")
     (folder / "labels.csv").write_text("file,emotion\nastronaut.jpg,joyful\n")
     with pytest.raises(PhotoSetError, match="unknown emotion 'joyful'"):
         read_labels(folder)

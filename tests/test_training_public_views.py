@@ -5,22 +5,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import FER_FIXTURES
+from conftest import FER_FIXTURES, save_constant_model
 
 from fer_core.recognition.classifier import DEFAULT_MODEL_PATH
 from training.public_views import main, public_view_scores
-
-
-def _always_disgust(path):
-    import keras
-    import numpy as np
-
-    model = keras.Sequential(
-        [keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7, activation="softmax")]
-    )
-    kernel, _ = model.layers[-1].get_weights()
-    model.layers[-1].set_weights([np.zeros_like(kernel), np.array([0, 20, 0, 0, 0, 0, 0], np.float32)])
-    model.save(path)
 
 
 def test_scores_every_view_set_and_an_ensemble_differs(tmp_path, capsys):
@@ -29,7 +17,7 @@ def test_scores_every_view_set_and_an_ensemble_differs(tmp_path, capsys):
     model = tmp_path / DEFAULT_MODEL_PATH.name
     alone = public_view_scores(model, FER_FIXTURES)
     assert set(alone) == {"none", "flip", "zoom", "shift", "multi"}
-    _always_disgust(tmp_path / "disgust.keras")
+    save_constant_model(tmp_path / "disgust.keras")
     mixed = public_view_scores(model, FER_FIXTURES, ("disgust.keras",))
     # a member sure of "disgust" outweighs the shipped model's answers once averaged in
     assert all(mixed[views]["accuracy"] < alone[views]["accuracy"] for views in alone)

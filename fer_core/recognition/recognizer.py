@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
-from fer_core.recognition.detector import DetectorConfig, FaceDetector
+from fer_core.recognition.detector import Box, DetectorConfig, FaceDetector
 from fer_core.recognition.image_input import as_rgb_array
 from fer_core.recognition.preprocessing import INPUT_SIZE, resize_face
 from fer_core.recognition.results import FaceResult
@@ -75,15 +75,23 @@ class EmotionRecognizer:
         faces are classified with the stream views (``ClassifierConfig.stream_views``) instead of the photo ones.
         ``stream``: whether ``image`` is a video frame (stream views); default: when a tracker is given.
         """
-        _, gray = as_rgb_array(image, bgr=bgr)
-        boxes = tracker.detect(gray) if tracker is not None else self.detector.detect(gray)
+        boxes, crops = self.face_crops(image, bgr=bgr, tracker=tracker)
         if not boxes:
             return []
+        probabilities = self.classifier.classify(crops, stream=tracker is not None if stream is None else stream)
+        return [FaceResult.from_array(box, p) for box, p in zip(boxes, probabilities, strict=True)]
+
+    def face_crops(
+        self, image: Any, *, bgr: bool = False, tracker: FaceTracker | None = None
+    ) -> tuple[list[Box], np.ndarray]:
+        """The detected boxes, largest first, and their grayscale 48x48 crops (N, 48, 48) uint8, as :meth:`analyze`
+        classifies them (the crop margin applied): for measuring tools that run other models on the same faces."""
+        _, gray = as_rgb_array(image, bgr=bgr)
+        boxes = tracker.detect(gray) if tracker is not None else self.detector.detect(gray)
         crops = np.empty((len(boxes), INPUT_SIZE, INPUT_SIZE), np.uint8)
         for index, box in enumerate(boxes):
             crops[index] = resize_face(self._crop(gray, box))
-        probabilities = self.classifier.classify(crops, stream=tracker is not None if stream is None else stream)
-        return [FaceResult.from_array(box, p) for box, p in zip(boxes, probabilities, strict=True)]
+        return boxes, crops
 
     def new_tracker(self, config: TrackerConfig | None = None) -> FaceTracker:
         """A face tracker for one video stream, using this recognizer's detector."""

@@ -1,0 +1,97 @@
+"""training.ensemble_search: every combination of members and views, scored from cached outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import FER_FIXTURES, save_constant_model, write_photo_set
+
+from fer_core.recognition.classifier import DEFAULT_MODEL_PATH
+from training.ensemble_search import Candidate, Scores, main, score, search
+from training.evaluate_photos import photo_metrics
+
+
+def test_scores_agree_with_the_photo_metrics():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 7, 300)
+    probabilities = rng.dirichlet(np.ones(7), 300).astype(np.float32)
+    probabilities[np.arange(300) % 3 == 0] = np.eye(7, dtype=np.float32)[labels[np.arange(300) % 3 == 0]]
+    probabilities[::17] = np.nan  # no face found
+    labels[labels == 1] = 0  # one class never occurs
+    expected = photo_metrics(labels, probabilities)
+    got = score(labels, probabilities)
+    assert got.accuracy == pytest.approx(expected["accuracy"], abs=1e-4)
+    assert got.macro_f1 == pytest.approx(expected["macro_f1"], abs=1e-4)
+    present = {name: recall for name, recall in expected["recall"].items() if name != "disgust"}
+    assert got.min_recall == pytest.approx(min(present.values()), abs=1e-4)
+    assert got.weakest == min(present, key=present.get)
+
+
+def _outputs(labels: np.ndarray, right: float, seed: int) -> np.ndarray:
+    """(14, N, 7) outputs of a model that puts ``right`` of its probability on the true class, noise elsewhere."""
+    rng = np.random.default_rng(seed)
+    noise = rng.dirichlet(np.ones(7), (14, labels.size)).astype(np.float32)
+    return (1 - right) * noise + right * np.eye(7, dtype=np.float32)[labels]
+
+
+def test_search_tries_every_combination_and_ranks_by_the_selection_split():
+    labels = np.arange(700) % 7
+    disgust = np.zeros((14, labels.size, 7), np.float32)
+    disgust[..., 1] = 1
+    public = {"main": _outputs(labels, 0.15, 1), "good": _outputs(labels, 0.3, 2), "disgust": disgust}
+    photos = {name: array[:, :140] for name, array in public.items()}
+    candidates = search(
+        {"public": public, "photos": photos},
+        {"public": labels, "photos": labels[:140]},
+        "main",
+        view_sets=["flip", "multi"],
+        max_members=2,
+    )
+    assert len(candidates) == 4 * 2  # (alone, +good, +disgust, +both) x 2 view sets
+    best, worst = candidates[0], candidates[-1]
+    assert best.members == ("good",) and best.public.accuracy > 0.9 and best.photos is not None
+    assert all("disgust" in c.members for c in candidates[-4:])  # a member sure of one class drags any mix down
+    assert worst.public.accuracy == pytest.approx(1 / 7) and worst.public.weakest != "disgust"
+    assert [c.public.accuracy for c in candidates] == sorted((c.public.accuracy for c in candidates), reverse=True)
+    alone = [c for c in candidates if not c.members]
+    assert len(alone) == 2 and all(c.public.accuracy < best.public.accuracy for c in alone)
+    assert best.meets(0.8, 0.6) and not worst.meets(0.8, 0.6)
+    assert len(search({"public": public}, {"public": labels}, "main", view_sets=["zoom"], max_members=0)) == 1
+    with pytest.raises(ValueError, match="main model"):
+        search({"public": public}, {"public": labels}, "other", view_sets=["zoom"], max_members=1)
+
+
+def test_meets_needs_photo_scores():
+    scores = Scores(0.9, 0.9, 0.9, "fear")
+    assert not Candidate((), "zoom", scores).meets(0.8, 0.6)
+    assert Candidate((), "zoom", scores, scores).meets(0.8, 0.6)
+    assert not Candidate((), "zoom", scores, Scores(0.9, 0.9, 0.59, "fear")).meets(0.8, 0.6)
+
+
+def test_the_command_ranks_real_models_on_faces_and_photos(tmp_path, capsys):
+    for name in (DEFAULT_MODEL_PATH.name, "fer_model.int8.tflite", "fer_model.int8.json"):
+        shutil.copyfile(DEFAULT_MODEL_PATH.parent / name, tmp_path / name)
+    save_constant_model(tmp_path / "disgust.keras")
+    (tmp_path / "members").mkdir()
+    for name in ("member_h.keras", "member_h.int8.tflite", "member_h.int8.json"):
+        shutil.copyfile(DEFAULT_MODEL_PATH.parent / "members" / name, tmp_path / "members" / name)
+    photos = write_photo_set(tmp_path / "photos")
+    argv = ["--model", str(tmp_path / DEFAULT_MODEL_PATH.name), "--data", str(FER_FIXTURES), "--photos", str(photos)]
+    argv += ["--members", "members/member_h.keras", "disgust.keras", "--views", "zoom", "--cache", str(tmp_path / "c")]
+    assert main([*argv, "--json", str(tmp_path / "all.json")]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| main")]
+    assert len(rows) == 4 and rows[-1].startswith("| main + disgust | zoom |")  # the constant member ranks last
+    assert "| main | zoom |" in "\n".join(rows)
+    recorded = json.loads((tmp_path / "all.json").read_text())
+    assert len(recorded) == 4 and recorded[0]["photos"]["accuracy"] == pytest.approx(0.5)  # the wall has no face
+    assert {tuple(c["members"]) for c in recorded} == {
+        (),
+        ("members/member_h.keras",),
+        ("disgust.keras",),
+        ("members/member_h.keras", "disgust.keras"),
+    }
+    assert main([*argv, "--members", "missing.keras"]) == 2
+    assert main([*argv, "--views", "ten-crop"]) == 2

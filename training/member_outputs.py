@@ -1,0 +1,131 @@
+"""Each model's probabilities for every test-time view of a set of faces, computed once and cached on disk.
+
+fer_core's classifier averages an ensemble over every (model, view) pair, with equal weights, so once each model's
+outputs for each view are known, any choice of models and of a view set can be scored without running a model
+again (:mod:`training.ensemble_search`). The faces: FER2013's PublicTest (PrivateTest is never read here), or the
+largest face of each photo of a labelled folder (``labels.csv``, as ``training.evaluate_photos`` reads it), cut as
+the app cuts an upload. Each model runs as the app runs it (its int8 copy where that matches).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fer_core.recognition.views import VIEW_SETS, View
+
+logger = logging.getLogger("training.member_outputs")
+
+ALL_VIEWS: tuple[View, ...] = VIEW_SETS["multi"]
+"""The views whose outputs are computed: those of ``multi``, which holds every other named set's views."""
+
+
+def view_indices(views: str) -> list[int]:
+    """Where a named view set's views lie in :data:`ALL_VIEWS`; ValueError for a name or a view not there."""
+    if views not in VIEW_SETS:
+        raise ValueError(f"unknown view set {views!r}: choose one of {', '.join(VIEW_SETS)}")
+    missing = [view for view in VIEW_SETS[views] if view not in ALL_VIEWS]
+    if missing:
+        raise ValueError(f"view set {views!r} has views whose outputs are not computed: {missing}")
+    return [ALL_VIEWS.index(view) for view in VIEW_SETS[views]]
+
+
+@dataclass(frozen=True)
+class FaceSet:
+    """Labelled 48x48 faces; for photos, ``found`` is False where no face was detected (that row is blank)."""
+
+    name: str
+    faces: np.ndarray
+    """(N, 48, 48) uint8, before fer_core's preprocessing."""
+    labels: np.ndarray
+    found: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not len(self.faces) == len(self.labels) == len(self.found):
+            raise ValueError(f"{self.name}: faces, labels and found differ in length")
+
+    @property
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for array in (self.faces, self.labels.astype(np.int64), self.found):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:16]
+
+
+def public_test_faces(data: Path) -> FaceSet:
+    """FER2013's PublicTest, the selection split."""
+    from training.data import load_fer2013
+
+    public = load_fer2013(data)["PublicTest"]
+    return FaceSet("PublicTest", public.images, np.asarray(public.labels), np.ones(len(public.labels), bool))
+
+
+def photo_faces(folder: Path, name: str = "") -> FaceSet:
+    """The largest face of each labelled photo in ``folder``, found and cut by the app's default detector and crop."""
+    from fer_core.recognition.image_io import load_image
+    from fer_core.recognition.recognizer import EmotionRecognizer
+    from training.evaluate_photos import read_labels
+
+    photos = read_labels(folder)
+    recognizer = EmotionRecognizer()
+    faces = np.zeros((len(photos), 48, 48), np.uint8)
+    found = np.zeros(len(photos), bool)
+    for index, photo in enumerate(photos):
+        boxes, crops = recognizer.face_crops(load_image(photo.path.read_bytes(), name=photo.path.name))
+        if boxes:
+            faces[index], found[index] = crops[0], True
+    labels = np.array([photo.label for photo in photos])
+    logger.info("%s: %d photos, a face in %d", folder, len(photos), int(found.sum()))
+    return FaceSet(name or folder.name, faces, labels, found)
+
+
+def _model_key(model: Path) -> str:
+    from fer_core.recognition.quantized_model import file_sha256
+
+    parts = [file_sha256(model)]
+    int8_copy = model.with_suffix(".int8.tflite")
+    if int8_copy.is_file():
+        parts.append(file_sha256(int8_copy))
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
+
+
+def compute_view_outputs(model: Path, face_set: FaceSet, batch_size: int = 256) -> np.ndarray:
+    """(views, N, 7) probabilities of ``model`` alone for each of :data:`ALL_VIEWS`; NaN where no face was found."""
+    from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
+    from fer_core.recognition.preprocessing import prepare_faces
+
+    classifier = EmotionClassifier(model, ClassifierConfig(members=()))
+    outputs = np.full((len(ALL_VIEWS), len(face_set.faces), 7), np.nan, np.float32)
+    rows = np.flatnonzero(face_set.found)
+    for start in range(0, len(rows), batch_size):
+        chosen = rows[start : start + batch_size]
+        batch = prepare_faces(face_set.faces[chosen])
+        for index, view in enumerate(ALL_VIEWS):
+            outputs[index, chosen] = classifier.predict_views(batch, (view,), members=False)
+    logger.info(
+        "%s on %s (%s): %d faces, %d views", model.name, face_set.name, classifier.runtime, len(rows), len(ALL_VIEWS)
+    )
+    return outputs
+
+
+def view_outputs(model: Path, face_set: FaceSet, cache: Path | None = None) -> np.ndarray:
+    """:func:`compute_view_outputs`, read from ``cache`` when this model file (and its int8 copy) has already run
+    on these faces, and written there otherwise."""
+    if not model.is_file():
+        raise ValueError(f"no model file at {model}")
+    if cache is None:
+        return compute_view_outputs(model, face_set)
+    path = cache / f"{face_set.name}-{face_set.fingerprint}-{model.stem}-{_model_key(model)}.npy"
+    if path.is_file():
+        outputs = np.load(path)
+        if outputs.shape == (len(ALL_VIEWS), len(face_set.faces), 7):
+            logger.info("%s on %s: cached outputs %s", model.name, face_set.name, path.name)
+            return outputs
+    outputs = compute_view_outputs(model, face_set)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, outputs)
+    return outputs
