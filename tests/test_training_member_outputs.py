@@ -12,19 +12,27 @@ from fer_core.recognition.classifier import DEFAULT_MODEL_PATH, ClassifierConfig
 from fer_core.recognition.preprocessing import prepare_faces
 from fer_core.recognition.views import VIEW_SETS
 from training import member_outputs
-from training.member_outputs import ALL_VIEWS, photo_faces, public_test_faces, view_indices, view_outputs
+from training.member_outputs import (
+    ALL_VIEWS,
+    photo_faces,
+    public_test_faces,
+    view_indices,
+    view_key,
+    view_outputs,
+)
 
 MEMBER = DEFAULT_MODEL_PATH.parent / "members" / "member_h.keras"
 
 
 def test_every_named_view_set_is_among_the_computed_views():
+    assert len(set(ALL_VIEWS)) == len(ALL_VIEWS) == 18
     for name, views in VIEW_SETS.items():
         assert [ALL_VIEWS[index] for index in view_indices(name)] == list(views)
     with pytest.raises(ValueError, match="unknown view set"):
         view_indices("ten-crop")
 
 
-@pytest.mark.parametrize("views", ["zoom", "multi"])
+@pytest.mark.parametrize("views", ["zoom", "multi", "rotate"])
 def test_averaged_outputs_are_what_the_classifier_reads(views):
     faces = public_test_faces(FER_FIXTURES)
     main, member = view_outputs(DEFAULT_MODEL_PATH, faces), view_outputs(MEMBER, faces)
@@ -36,21 +44,28 @@ def test_averaged_outputs_are_what_the_classifier_reads(views):
     assert not np.allclose(main[rows].mean(axis=0), expected, atol=1e-3)  # the member does change the answer
 
 
-def test_outputs_are_cached_per_model_file(tmp_path, monkeypatch):
-    faces = public_test_faces(FER_FIXTURES)
-    first = view_outputs(MEMBER, faces, tmp_path / "cache")
-    assert len(list((tmp_path / "cache").iterdir())) == 1
+def test_outputs_are_cached_per_model_file_and_view(tmp_path, monkeypatch):
+    faces, cache = public_test_faces(FER_FIXTURES), tmp_path / "cache"
+    first = view_outputs(MEMBER, faces, cache)
+    files = sorted(cache.iterdir())
+    assert first.shape == (len(ALL_VIEWS), len(faces.faces), 7) and len(files) == len(ALL_VIEWS)
+    next(f for f in files if f.name.endswith(f"-{view_key(ALL_VIEWS[3])}.npy")).unlink()  # lost: run again
+    asked = []
+    real = member_outputs.compute_view_outputs
 
-    def not_again(*_):
-        raise AssertionError("computed again although cached")
+    def recording(model, face_set, views):
+        asked.append(views)
+        return real(model, face_set, views)
 
-    monkeypatch.setattr(member_outputs, "compute_view_outputs", not_again)
-    np.testing.assert_array_equal(view_outputs(MEMBER, faces, tmp_path / "cache"), first)
-    monkeypatch.undo()
+    monkeypatch.setattr(member_outputs, "compute_view_outputs", recording)
+    np.testing.assert_allclose(view_outputs(MEMBER, faces, cache), first, atol=1e-6)
+    assert asked == [(ALL_VIEWS[3],)]
+    np.testing.assert_array_equal(view_outputs(MEMBER, faces, cache), first)
+    assert len(asked) == 1  # all cached now
     copy = tmp_path / "other.keras"
     shutil.copyfile(DEFAULT_MODEL_PATH, copy)  # another model under another name: its own outputs
-    assert not np.allclose(view_outputs(copy, faces, tmp_path / "cache"), first)
-    assert len(list((tmp_path / "cache").iterdir())) == 2
+    assert not np.allclose(view_outputs(copy, faces, cache), first)
+    assert len(list(cache.iterdir())) == 2 * len(ALL_VIEWS)
     with pytest.raises(ValueError, match="no model file"):
         view_outputs(tmp_path / "missing.keras", faces)
 

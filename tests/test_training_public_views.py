@@ -16,7 +16,7 @@ def test_scores_every_view_set_and_an_ensemble_differs(tmp_path, capsys):
         shutil.copyfile(DEFAULT_MODEL_PATH.parent / name, tmp_path / name)
     model = tmp_path / DEFAULT_MODEL_PATH.name
     alone = public_view_scores(model, FER_FIXTURES)
-    assert set(alone) == {"none", "flip", "zoom", "shift", "multi"}
+    assert set(alone) == {"none", "flip", "zoom", "shift", "multi", "rotate", "all"}
     save_constant_model(tmp_path / "disgust.keras")
     mixed = public_view_scores(model, FER_FIXTURES, ("disgust.keras",))
     # a member sure of "disgust" outweighs the shipped model's answers once averaged in

@@ -26,6 +26,11 @@ def test_each_view_moves_mirrors_or_zooms_the_face():
     zoomed = expand_views(batch, [View(zoom=1.1)])
     assert np.isclose(zoomed[0, 23, 23, 0], batch[0, 23, 23, 0], atol=0.05)  # the centre stays
     assert not np.allclose(zoomed[0, 2, 2], batch[0, 2, 2])  # the borders move out
+    # turned counter-clockwise: the right side of a face rises, so it now shows what lay below it (rows below: larger values)
+    turned, back = expand_views(batch, [View(rotate=6)]), expand_views(batch, [View(rotate=-6)])
+    assert turned[0, 23, 45, 0] > batch[0, 23, 45, 0] + 0.02 and turned[0, 23, 2, 0] < batch[0, 23, 2, 0] - 0.02
+    assert back[0, 23, 45, 0] < batch[0, 23, 45, 0] - 0.02 and back[0, 23, 2, 0] > batch[0, 23, 2, 0] + 0.02
+    assert np.isclose(turned[0, 23, 23, 0], batch[0, 23, 23, 0], atol=0.05)  # about the centre
 
 
 def test_views_are_view_major_and_averaged_per_face():
@@ -50,6 +55,10 @@ def test_named_view_sets_and_bad_views():
             resolve_views(bad)
     with pytest.raises(ValueError, match="zoom"):
         View(zoom=3.0)
+    with pytest.raises(ValueError, match="rotate"):
+        View(rotate=45)
+    assert len(resolve_views("rotate")) == 8 and len(set(resolve_views("all"))) == 18
+    assert View(rotate=6, mirror=True) in resolve_views("rotate")  # mirrors keep the turn
     with pytest.raises(ValueError, match="unknown view set"):
         ClassifierConfig(views="sideways")
 

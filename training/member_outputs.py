@@ -20,8 +20,8 @@ from fer_core.recognition.views import VIEW_SETS, View
 
 logger = logging.getLogger("training.member_outputs")
 
-ALL_VIEWS: tuple[View, ...] = VIEW_SETS["multi"]
-"""The views whose outputs are computed: those of ``multi``, which holds every other named set's views."""
+ALL_VIEWS: tuple[View, ...] = tuple(dict.fromkeys(view for views in VIEW_SETS.values() for view in views))
+"""The views whose outputs are computed: every named set's, each once."""
 
 
 def view_indices(views: str) -> list[int]:
@@ -93,39 +93,51 @@ def _model_key(model: Path) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
 
-def compute_view_outputs(model: Path, face_set: FaceSet, batch_size: int = 256) -> np.ndarray:
-    """(views, N, 7) probabilities of ``model`` alone for each of :data:`ALL_VIEWS`; NaN where no face was found."""
+def view_key(view: View) -> str:
+    """A view's name in cache files, e.g. ``x2y0z1r0`` or ``x0y0z1.1r-6m`` (mirrored)."""
+    return f"x{view.shift_x:g}y{view.shift_y:g}z{view.zoom:g}r{view.rotate:g}" + ("m" if view.mirror else "")
+
+
+def compute_view_outputs(
+    model: Path, face_set: FaceSet, views: tuple[View, ...] = ALL_VIEWS, batch_size: int = 256
+) -> np.ndarray:
+    """(views, N, 7) probabilities of ``model`` alone for each of ``views``; NaN where no face was found."""
     from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
     from fer_core.recognition.preprocessing import prepare_faces
 
     classifier = EmotionClassifier(model, ClassifierConfig(members=()))
-    outputs = np.full((len(ALL_VIEWS), len(face_set.faces), 7), np.nan, np.float32)
+    outputs = np.full((len(views), len(face_set.faces), 7), np.nan, np.float32)
     rows = np.flatnonzero(face_set.found)
     for start in range(0, len(rows), batch_size):
         chosen = rows[start : start + batch_size]
         batch = prepare_faces(face_set.faces[chosen])
-        for index, view in enumerate(ALL_VIEWS):
+        for index, view in enumerate(views):
             outputs[index, chosen] = classifier.predict_views(batch, (view,), members=False)
     logger.info(
-        "%s on %s (%s): %d faces, %d views", model.name, face_set.name, classifier.runtime, len(rows), len(ALL_VIEWS)
+        "%s on %s (%s): %d faces, %d views", model.name, face_set.name, classifier.runtime, len(rows), len(views)
     )
     return outputs
 
 
 def view_outputs(model: Path, face_set: FaceSet, cache: Path | None = None) -> np.ndarray:
-    """:func:`compute_view_outputs`, read from ``cache`` when this model file (and its int8 copy) has already run
-    on these faces, and written there otherwise."""
+    """(views, N, 7) outputs of ``model`` for each of :data:`ALL_VIEWS` (:func:`compute_view_outputs`). With a
+    ``cache`` folder, each view's outputs are kept there per model file (and its int8 copy) and face set, so only
+    views not yet run are computed."""
     if not model.is_file():
         raise ValueError(f"no model file at {model}")
     if cache is None:
         return compute_view_outputs(model, face_set)
-    path = cache / f"{face_set.name}-{face_set.fingerprint}-{model.stem}-{_model_key(model)}.npy"
-    if path.is_file():
-        outputs = np.load(path)
-        if outputs.shape == (len(ALL_VIEWS), len(face_set.faces), 7):
-            logger.info("%s on %s: cached outputs %s", model.name, face_set.name, path.name)
-            return outputs
-    outputs = compute_view_outputs(model, face_set)
-    cache.mkdir(parents=True, exist_ok=True)
-    np.save(path, outputs)
-    return outputs
+    stem = cache / f"{face_set.name}-{face_set.fingerprint}-{model.stem}-{_model_key(model)}"
+    paths = [stem.with_name(f"{stem.name}-{view_key(view)}.npy") for view in ALL_VIEWS]
+    outputs = [np.load(path) if path.is_file() else None for path in paths]
+    missing = [index for index, array in enumerate(outputs) if array is None or array.shape != (len(face_set.faces), 7)]
+    if missing:
+        computed = compute_view_outputs(model, face_set, tuple(ALL_VIEWS[index] for index in missing))
+        cache.mkdir(parents=True, exist_ok=True)
+        for index, array in zip(missing, computed, strict=True):
+            np.save(paths[index], array)
+            outputs[index] = array
+    logger.info(
+        "%s on %s: %d views cached, %d computed", model.name, face_set.name, len(paths) - len(missing), len(missing)
+    )
+    return np.stack(outputs)

@@ -122,7 +122,7 @@ class TrainConfig:
         default="flip",
         metadata={
             "help": "test-time views the teacher's probabilities are averaged over (fer_core.recognition.views)",
-            "choices": ("none", "flip", "zoom", "shift", "multi"),
+            "choices": ("none", "flip", "zoom", "shift", "multi", "rotate", "all"),
         },
     )
 

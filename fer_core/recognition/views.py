@@ -1,6 +1,7 @@
 """Test-time augmentation: the views of each face the classifier averages.
 
-A *view* is the prepared 48x48 face shifted by a few pixels, zoomed about its centre and/or mirrored. The
+A *view* is the prepared 48x48 face shifted by a few pixels, turned and/or zoomed about its centre, and/or
+mirrored. The
 classifier runs every view of every face of a frame in one batch and averages the probabilities per face.
 Training evaluation (``training.evaluate``, ``training.distill``) uses the same functions, so the numbers in the
 model card are those of the app's inference path.
@@ -11,7 +12,7 @@ Named view sets (:data:`VIEW_SETS`) are what configurations, the CLI and the mod
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -28,21 +29,25 @@ class View:
     zoom: float = 1.0
     """Scale about the centre: 1.1 enlarges the face (its borders leave the crop), 0.9 shrinks it."""
     mirror: bool = False
-    """Mirror the (shifted, zoomed) face left to right."""
+    """Mirror the (shifted, turned, zoomed) face left to right."""
+    rotate: float = 0.0
+    """Degrees the face turns about its centre, counter-clockwise (OpenCV's convention); negative: clockwise."""
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.zoom <= 2.0:
             raise ValueError(f"zoom must be between 0.5 and 2.0, not {self.zoom}")
         if max(abs(self.shift_x), abs(self.shift_y)) > 12:
             raise ValueError(f"shifts must be at most 12 pixels, not ({self.shift_x}, {self.shift_y})")
+        if abs(self.rotate) > 30:
+            raise ValueError(f"rotate must be between -30 and 30 degrees, not {self.rotate}")
 
     @property
     def is_geometric(self) -> bool:
-        return bool(self.shift_x or self.shift_y or self.zoom != 1.0)
+        return bool(self.shift_x or self.shift_y or self.rotate or self.zoom != 1.0)
 
 
 def _with_mirrors(views: Sequence[View]) -> tuple[View, ...]:
-    return tuple(views) + tuple(View(v.shift_x, v.shift_y, v.zoom, mirror=True) for v in views)
+    return tuple(views) + tuple(replace(v, mirror=True) for v in views)
 
 
 _FIVE_SHIFTS = (View(), View(shift_x=2), View(shift_x=-2), View(shift_y=2), View(shift_y=-2))
@@ -53,10 +58,13 @@ VIEW_SETS: dict[str, tuple[View, ...]] = {
     "zoom": _with_mirrors((View(), View(zoom=1.1))),
     "shift": _with_mirrors(_FIVE_SHIFTS),
     "multi": _with_mirrors((*_FIVE_SHIFTS, View(zoom=0.9), View(zoom=1.1))),
+    "rotate": _with_mirrors((View(), View(zoom=1.1), View(rotate=6), View(rotate=-6))),
+    "all": _with_mirrors((*_FIVE_SHIFTS, View(zoom=0.9), View(zoom=1.1), View(rotate=6), View(rotate=-6))),
 }
 """Named view sets. ``none``: the face alone; ``flip``: and its mirror image; ``zoom``: the face and a 1.1 zoom,
 each mirrored (4 views); ``shift``: the face and shifts of 2 px in four directions, each mirrored (10);
-``multi``: those plus zooms 0.9 and 1.1, each mirrored (14)."""
+``multi``: those plus zooms 0.9 and 1.1, each mirrored (14); ``rotate``: the face, a 1.1 zoom and turns of 6 degrees
+either way, each mirrored (8); ``all``: ``multi`` and the turns (18)."""
 
 
 def resolve_views(views: str | Sequence[View]) -> tuple[View, ...]:
@@ -77,9 +85,8 @@ def _transform(faces: np.ndarray, view: View) -> np.ndarray:
     if view.is_geometric:
         size = faces.shape[1]
         centre = (size - 1) / 2.0
-        offset_x = (1.0 - view.zoom) * centre + view.shift_x
-        offset_y = (1.0 - view.zoom) * centre + view.shift_y
-        matrix = np.array([[view.zoom, 0.0, offset_x], [0.0, view.zoom, offset_y]], np.float32)
+        matrix = cv2.getRotationMatrix2D((centre, centre), view.rotate, view.zoom)
+        matrix[:, 2] += (view.shift_x, view.shift_y)
         out = np.empty_like(faces)
         for index in range(faces.shape[0]):
             out[index, :, :, 0] = cv2.warpAffine(

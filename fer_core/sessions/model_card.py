@@ -31,6 +31,8 @@ VIEW_LABELS: dict[str, str] = {
     "zoom": "zoom TTA (4 views)",
     "shift": "shift TTA (10 views)",
     "multi": "multi-view TTA (14 views)",
+    "rotate": "rotate TTA (8 views)",
+    "all": "every view (18)",
 }
 
 
