@@ -150,27 +150,27 @@ def with_members(card_path: Path, members) -> Path:
 
 
 def test_model_page_of_an_int8_card_shows_both_runtimes(tmp_path, monkeypatch):
-    from fer_core.recognition.classifier import DEFAULT_MODEL_PATH
+    from fer_core.recognition.classifier import DEFAULT_MODEL_PATH, DEFAULT_VIEWS
     from fer_core.recognition.ensemble import read_ensemble
 
-    card_path = with_members(write_card(tmp_path, int8=True, views="zoom"), read_ensemble(DEFAULT_MODEL_PATH))
+    card_path = with_members(write_card(tmp_path, int8=True, views=DEFAULT_VIEWS), read_ensemble(DEFAULT_MODEL_PATH))
     monkeypatch.setenv("FER_MODEL_CARD", str(card_path))
     at = run(MODEL)
     assert not at.exception and not at.error and not at.warning  # the app runs what the card measured
     runtimes = list(at.dataframe[0].value["runtime"])
     assert runtimes == ["int8 copy"] * 6 + ["float32 Keras"] * 6
-    assert any("int8 copy, zoom TTA (4 views)" in text for text in texts(at.markdown))
+    assert any("int8 copy, rotate TTA (8 views)" in text for text in texts(at.markdown))
     assert any("The live page runs the model alone" in text for text in texts(at.markdown))
     assert at.code[0].value.endswith("python -m training.quantize --model models/fer_model.keras")
 
 
 def test_model_page_says_when_the_live_page_averages_the_members_too(tmp_path, monkeypatch):
-    from fer_core.recognition.classifier import DEFAULT_MODEL_PATH, ClassifierConfig
+    from fer_core.recognition.classifier import DEFAULT_MODEL_PATH, DEFAULT_VIEWS, ClassifierConfig
     from fer_core.recognition.ensemble import read_ensemble
     from fer_core.recognition.recognizer import RecognizerConfig
     from fer_core.sessions import app_support
 
-    card_path = with_members(write_card(tmp_path, int8=True, views="zoom"), read_ensemble(DEFAULT_MODEL_PATH))
+    card_path = with_members(write_card(tmp_path, int8=True, views=DEFAULT_VIEWS), read_ensemble(DEFAULT_MODEL_PATH))
     monkeypatch.setenv("FER_MODEL_CARD", str(card_path))
     streaming = RecognizerConfig(classifier=ClassifierConfig(stream_members=True))
     monkeypatch.setattr(app_support, "RecognizerConfig", lambda: streaming)

@@ -36,7 +36,7 @@ def test_the_command_scores_real_photos_and_writes_the_card(tmp_path, capsys):
     assert "tiny: 2 photos, accuracy 50.00%" in printed and "faces not found 1" in printed
     result = json.loads(card.read_text())["real_photos"]["tiny"]
     assert result["count"] == 2 and result["faces_not_found"] == 1 and result["recall"]["happy"] == 1.0
-    assert result["views"] == "zoom" and result["runtime"] == "int8"  # the app's photo configuration
+    assert result["views"] == "rotate" and result["runtime"] == "int8"  # the app's photo configuration
     assert result["command"].startswith("python -m training.evaluate_photos --data")
     from fer_core.recognition.ensemble import read_ensemble
 

@@ -26,7 +26,7 @@ def test_each_view_moves_mirrors_or_zooms_the_face():
     zoomed = expand_views(batch, [View(zoom=1.1)])
     assert np.isclose(zoomed[0, 23, 23, 0], batch[0, 23, 23, 0], atol=0.05)  # the centre stays
     assert not np.allclose(zoomed[0, 2, 2], batch[0, 2, 2])  # the borders move out
-    # turned counter-clockwise: the right side of a face rises, so it now shows what lay below it (rows below: larger values)
+    # turned counter-clockwise: the right side of a face rises, so it now shows what lay below it (larger values)
     turned, back = expand_views(batch, [View(rotate=6)]), expand_views(batch, [View(rotate=-6)])
     assert turned[0, 23, 45, 0] > batch[0, 23, 45, 0] + 0.02 and turned[0, 23, 2, 0] < batch[0, 23, 2, 0] - 0.02
     assert back[0, 23, 45, 0] < batch[0, 23, 45, 0] - 0.02 and back[0, 23, 2, 0] > batch[0, 23, 2, 0] + 0.02
@@ -71,16 +71,16 @@ def test_classifier_averages_its_views_in_one_batch(monkeypatch):
     faces = np.stack([face for _, _, face in fer_fixture_faces("test")[:5]])
     single = EmotionClassifier(config=ClassifierConfig(views="none", members=()))
     default = EmotionClassifier(config=ClassifierConfig(members=()))
-    assert default.config.views == DEFAULT_VIEWS == "zoom" and default.config.stream_views == "flip"
+    assert default.config.views == DEFAULT_VIEWS == "rotate" and default.config.stream_views == "flip"
     calls: list[int] = []
     predict = default._runtime.predict
     monkeypatch.setattr(default._runtime, "predict", lambda batch: calls.append(len(batch)) or predict(batch))
     probabilities = default.classify(faces)
-    assert calls == [len(faces) * len(resolve_views(DEFAULT_VIEWS))] == [len(faces) * 4]
+    assert calls == [len(faces) * len(resolve_views(DEFAULT_VIEWS))] == [len(faces) * 8]
     from fer_core.recognition.preprocessing import prepare_faces
 
     prepared = prepare_faces(faces)
-    expected = np.mean([single.predict_views(prepared, [view]) for view in resolve_views("zoom")], axis=0)
+    expected = np.mean([single.predict_views(prepared, [view]) for view in resolve_views(DEFAULT_VIEWS)], axis=0)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     calls.clear()
     streamed = default.classify(faces, stream=True)  # video frames: the two flip views

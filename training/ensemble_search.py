@@ -160,7 +160,7 @@ def _parser():
     parser = model_command_parser("training.ensemble_search", __doc__ or "")
     parser.add_argument("--members", nargs="+", required=True, help="candidate members, relative to the model's folder")
     parser.add_argument("--photos", type=Path, help="a labelled photo folder (labels.csv: file,emotion), e.g. KDEF")
-    parser.add_argument("--views", nargs="+", default=["flip", "zoom", "multi"], help="view sets to try")
+    parser.add_argument("--views", nargs="+", default=["zoom", "multi", "rotate", "all"], help="view sets to try")
     parser.add_argument("--max-members", type=int, default=3, help="at most this many members with the model")
     parser.add_argument("--cache", type=Path, default=Path("runs/member_outputs"), help="where outputs are kept")
     parser.add_argument("--top", type=int, default=25, help="rows to print")
