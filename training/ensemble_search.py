@@ -114,12 +114,24 @@ def _face_sets(data: Path, photos: Path | None) -> list[FaceSet]:
 
 
 def run_search(
-    model: Path, members: Sequence[str], data: Path, *, photos: Path | None, cache: Path, view_sets, max_members: int
+    model: Path,
+    members: Sequence[str],
+    data: Path,
+    *,
+    photos: Path | None,
+    cache: Path,
+    view_sets: Sequence[str],
+    max_members: int,
 ) -> list[Candidate]:
     """Outputs of the model and each member (paths relative to the model's folder) on PublicTest and the photos,
     then :func:`search`."""
-    face_sets = _face_sets(data, photos)
+    for views in view_sets:
+        view_indices(views)  # an unknown view set or a missing model fails before any model runs
     paths = {model.name: model, **{member: model.parent / member for member in members}}
+    missing = [str(path) for path in paths.values() if not path.is_file()]
+    if missing:
+        raise ValueError(f"no model file at {', '.join(missing)}")
+    face_sets = _face_sets(data, photos)
     outputs = {
         face_set.name: {name: view_outputs(path, face_set, cache) for name, path in paths.items()}
         for face_set in face_sets
@@ -178,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.data),
             photos=args.photos,
             cache=args.cache,
-            view_sets=[view_indices(views) and views for views in args.views],
+            view_sets=args.views,
             max_members=args.max_members,
         ),
         logger,
