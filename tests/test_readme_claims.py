@@ -53,7 +53,7 @@ def test_readme_says_for_which_kdef_faces_the_model_is_less_reliable_as_the_card
     from training.photo_groups import spread
 
     prose = " ".join(README.split("for which faces the model is less reliable", 1)[1].split("\n### ", 1)[0].split())
-    assert "women and men are read equally well, but people are not" in prose
+    assert "women and men are read equally well (within one standard error), but people are not" in prose
     assert "some people read right in under half their photos and others in all of them" in prose
     assert "wider than chance alone would give with 14 photos a person" in prose
     groups = json.loads((REPO / "models" / "model_card.json").read_text())["real_photos"]["kdef"]["groups"]
