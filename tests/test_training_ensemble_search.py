@@ -81,11 +81,11 @@ def test_the_command_ranks_real_models_on_faces_and_photos(tmp_path, capsys):
     photos = write_photo_set(tmp_path / "photos")
     argv = ["--model", str(tmp_path / DEFAULT_MODEL_PATH.name), "--data", str(FER_FIXTURES), "--photos", str(photos)]
     argv += ["--members", "members/member_h.keras", "disgust.keras", "--views", "zoom", "--cache", str(tmp_path / "c")]
-    assert main([*argv, "--json", str(tmp_path / "all.json")]) == 0
+    assert main([*argv, "--json", str(tmp_path / "search" / "all.json")]) == 0  # its folder is made
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| main")]
     assert len(rows) == 4 and rows[-1].startswith("| main + disgust | zoom |")  # the constant member ranks last
     assert "| main | zoom |" in "\n".join(rows)
-    recorded = json.loads((tmp_path / "all.json").read_text())
+    recorded = json.loads((tmp_path / "search" / "all.json").read_text())
     assert len(recorded) == 4 and recorded[0]["photos"]["accuracy"] == pytest.approx(0.5)  # the wall has no face
     assert {tuple(c["members"]) for c in recorded} == {
         (),

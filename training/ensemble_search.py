@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print_table(candidates, args.top, tuple(args.photo_bar))
     if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps([asdict(candidate) for candidate in candidates], indent=1) + "\n")
     return 0
 
