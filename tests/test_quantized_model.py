@@ -111,7 +111,7 @@ def test_classifier_runs_the_int8_copy_by_default_and_float_on_request(tmp_path)
     mirrored = np.ascontiguousarray(images[:, :, ::-1])
     expected = (single.predict_batch(images) + single.predict_batch(mirrored)) / 2
     np.testing.assert_allclose(flip.predict_batch(images), expected, atol=1e-6)
-    assert default.config.views == "zoom"  # photos; the views themselves are checked in test_views.py
+    assert default.config.views == "rotate"  # photos; the views themselves are checked in test_views.py
 
 
 def test_classifier_never_pairs_a_model_with_another_models_int8_copy(tmp_path, caplog):
