@@ -27,6 +27,19 @@ def test_photo_metrics_count_a_photo_without_a_face_as_wrong():
     assert result["recall"]["happy"] == 1.0 and result["recall"]["sad"] == 0.0 and result["recall"]["surprise"] == 0.0
 
 
+def test_photo_macro_f1_is_scikit_learns_with_a_missing_face_a_miss():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 7, 400)
+    probabilities = rng.dirichlet(np.ones(7), 400).astype(np.float32)
+    probabilities[labels == 3] = np.eye(7, dtype=np.float32)[3]  # one class read right, the others at random
+    probabilities[::9] = np.nan
+    read = np.where(np.isnan(probabilities).any(axis=1), -1, np.nan_to_num(probabilities).argmax(axis=1))
+    expected = f1_score(labels, read, labels=list(range(7)), average="macro", zero_division=0)
+    assert photo_metrics(labels, probabilities)["macro_f1"] == pytest.approx(expected, abs=5e-5)
+
+
 def test_the_command_scores_real_photos_and_writes_the_card(tmp_path, capsys):
     folder = write_photo_set(tmp_path / "photos")
     card = tmp_path / "card.json"

@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from training.command_line import model_command_parser, reporting_errors
+from training.evaluate_photos import class_recall_f1, photo_confusion
 from training.member_outputs import FaceSet, photo_faces, public_test_faces, view_indices, view_outputs
 
 logger = logging.getLogger("training.ensemble_search")
-
-NUM_CLASSES = 7
 
 
 @dataclass(frozen=True)
@@ -53,23 +52,15 @@ class Candidate:
 
 
 def score(labels: np.ndarray, probabilities: np.ndarray) -> Scores:
-    """Accuracy, macro-F1 (as scikit-learn's, zero for a class never predicted) and the weakest class's recall; a
-    row of NaN (no face found) counts as wrong."""
+    """Accuracy, macro-F1 and the weakest class's recall, as ``training.evaluate_photos`` counts them: a row of NaN
+    (no face found) counts as wrong."""
     from fer_core.labels import EMOTIONS
 
-    found = ~np.isnan(probabilities).any(axis=1)
-    predictions = np.where(found, np.nan_to_num(probabilities).argmax(axis=1), -1)
-    hits = predictions == labels
-    true_positives = np.bincount(labels[hits], minlength=NUM_CLASSES).astype(float)
-    support = np.bincount(labels, minlength=NUM_CLASSES).astype(float)
-    predicted = np.bincount(predictions[found], minlength=NUM_CLASSES).astype(float)
-    recall = np.divide(true_positives, support, out=np.zeros(NUM_CLASSES), where=support > 0)
-    precision = np.divide(true_positives, predicted, out=np.zeros(NUM_CLASSES), where=predicted > 0)
-    total = precision + recall
-    f1 = np.divide(2 * precision * recall, total, out=np.zeros(NUM_CLASSES), where=total > 0)
-    present = support > 0
-    weakest = int(np.argmin(np.where(present, recall, np.inf)))
-    return Scores(float(hits.mean()), float(f1.mean()), float(recall[weakest]), EMOTIONS[weakest])
+    confusion = photo_confusion(labels, probabilities)
+    recall, f1 = class_recall_f1(confusion)
+    weakest = int(np.argmin(np.where(confusion.sum(axis=1) > 0, recall, np.inf)))
+    accuracy = np.trace(confusion[:, : len(EMOTIONS)]) / labels.size
+    return Scores(float(accuracy), float(f1.mean()), float(recall[weakest]), EMOTIONS[weakest])
 
 
 def _view_means(outputs: np.ndarray, view_sets: Sequence[str]) -> dict[str, np.ndarray]:

@@ -92,29 +92,40 @@ def photo_predictions(probabilities: np.ndarray) -> np.ndarray:
     return np.where(found, np.nan_to_num(probabilities).argmax(axis=1), NO_FACE)
 
 
+def photo_confusion(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """7 x 8 counts: rows the true class, columns the class read, the last column the photos without a face."""
+    classes = probabilities.shape[1]
+    predictions = photo_predictions(probabilities)
+    columns = np.where(predictions == NO_FACE, classes, predictions)
+    cells = np.bincount(labels * (classes + 1) + columns, minlength=classes * (classes + 1))
+    return cells.reshape(classes, classes + 1)
+
+
+def class_recall_f1(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Recall and F1 per class of a :func:`photo_confusion` matrix (a photo without a face is a miss), 0 where
+    undefined, as scikit-learn's ``zero_division=0``."""
+    classes = confusion.shape[0]
+    hits = np.diag(confusion[:, :classes]).astype(float)
+    support, read = confusion.sum(axis=1), confusion[:, :classes].sum(axis=0)
+    recall = np.divide(hits, support, out=np.zeros(classes), where=support > 0)
+    precision = np.divide(hits, read, out=np.zeros(classes), where=read > 0)
+    total = precision + recall
+    return recall, np.divide(2 * precision * recall, total, out=np.zeros(classes), where=total > 0)
+
+
 def photo_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
     """Accuracy, macro-F1 and per-class recall over all photos (no face = wrong); a 7 x 8 confusion matrix whose
     last column counts the photos without a face."""
-    from sklearn.metrics import f1_score
-
     from fer_core.labels import EMOTIONS
 
-    predictions = photo_predictions(probabilities)
-    found = predictions != NO_FACE
-    confusion = np.zeros((len(EMOTIONS), len(EMOTIONS) + 1), np.int64)
-    for label, prediction in zip(labels, predictions, strict=True):
-        confusion[label, prediction if prediction != NO_FACE else len(EMOTIONS)] += 1
-    classes = list(range(len(EMOTIONS)))
-    recall = {
-        name: round(float(confusion[index, index] / max(confusion[index].sum(), 1)), 4)
-        for index, name in enumerate(EMOTIONS)
-    }
+    confusion = photo_confusion(labels, probabilities)
+    recall, f1 = class_recall_f1(confusion)
     return {
-        "accuracy": round(float((predictions == labels).mean()), 4),
-        "macro_f1": round(float(f1_score(labels, predictions, labels=classes, average="macro", zero_division=0)), 4),
+        "accuracy": round(float(np.trace(confusion[:, : len(EMOTIONS)]) / labels.size), 4),
+        "macro_f1": round(float(f1.mean()), 4),
         "count": int(labels.size),
-        "faces_not_found": int((~found).sum()),
-        "recall": recall,
+        "faces_not_found": int(confusion[:, -1].sum()),
+        "recall": {name: round(float(recall[index]), 4) for index, name in enumerate(EMOTIONS)},
         "confusion_matrix": confusion.tolist(),
         "confusion_columns": [*EMOTIONS, "no face"],
     }
