@@ -113,3 +113,14 @@ def test_an_ensemble_teacher_averages_its_members(tmp_path):
         distillation_targets([tmp_path / "a.keras", tmp_path / "missing.keras"], images, one_hot, 0.5)
     with pytest.raises(ValueError, match="names no model file"):
         teacher_paths(" , ")
+
+
+def test_the_teacher_views_offered_are_the_named_view_sets():
+    """train.py keeps its own list (it imports fer_core only inside functions); it may not drift from VIEW_SETS."""
+    import dataclasses
+
+    from fer_core.recognition.views import VIEW_SETS
+    from training.train import TrainConfig
+
+    (views,) = [f for f in dataclasses.fields(TrainConfig) if f.name == "distill_views"]
+    assert views.metadata["choices"] == tuple(VIEW_SETS)

@@ -83,8 +83,8 @@ def test_photo_faces_are_the_app_crops_and_a_photo_without_a_face_stays_blank(tm
     assert np.isnan(outputs[:, 1]).all() and not np.isnan(outputs[:, 0]).any()
     uploaded = recognizer.analyze(photo)[0].probabilities  # the app's photo path
     main_alone = EmotionClassifier(DEFAULT_MODEL_PATH, ClassifierConfig(members=()))
-    zoom = view_indices(main_alone.config.views_name)
+    photo_views = view_indices(main_alone.config.views_name)
     assert recognizer.classifier.members  # the app averages its members; here the main model alone
     classifier_alone = main_alone.classify(faces.faces[:1])[0]
-    np.testing.assert_allclose(outputs[zoom, 0].mean(axis=0), classifier_alone, atol=1e-5)
+    np.testing.assert_allclose(outputs[photo_views, 0].mean(axis=0), classifier_alone, atol=1e-5)
     assert np.argmax(uploaded) == np.argmax(classifier_alone) == 3

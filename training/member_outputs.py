@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_core.recognition.views import VIEW_SETS, View
+from fer_core.recognition.views import VIEW_SETS, View, resolve_views
 
 logger = logging.getLogger("training.member_outputs")
 
@@ -25,13 +25,8 @@ ALL_VIEWS: tuple[View, ...] = tuple(dict.fromkeys(view for views in VIEW_SETS.va
 
 
 def view_indices(views: str) -> list[int]:
-    """Where a named view set's views lie in :data:`ALL_VIEWS`; ValueError for a name or a view not there."""
-    if views not in VIEW_SETS:
-        raise ValueError(f"unknown view set {views!r}: choose one of {', '.join(VIEW_SETS)}")
-    missing = [view for view in VIEW_SETS[views] if view not in ALL_VIEWS]
-    if missing:
-        raise ValueError(f"view set {views!r} has views whose outputs are not computed: {missing}")
-    return [ALL_VIEWS.index(view) for view in VIEW_SETS[views]]
+    """Where a named view set's views lie in :data:`ALL_VIEWS`; ValueError for an unknown name."""
+    return [ALL_VIEWS.index(view) for view in resolve_views(views)]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Test-time augmentation: the views of each face the classifier averages.
 
 A *view* is the prepared 48x48 face shifted by a few pixels, turned and/or zoomed about its centre, and/or
-mirrored. The
-classifier runs every view of every face of a frame in one batch and averages the probabilities per face.
+mirrored. The classifier runs every view of every face of a frame in one batch and averages the probabilities per
+face.
 Training evaluation (``training.evaluate``, ``training.distill``) uses the same functions, so the numbers in the
 model card are those of the app's inference path.
 
