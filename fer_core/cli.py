@@ -20,7 +20,7 @@ from fer_core.labels import EMOTIONS
 from fer_core.mood.affect import affect
 from fer_core.recognition.classifier import DEFAULT_STREAM_VIEWS, DEFAULT_VIEWS, RUNTIMES
 from fer_core.recognition.image_io import SUPPORTED_FORMATS
-from fer_core.recognition.views import VIEW_SETS
+from fer_core.recognition.views import view_set_option
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--views",
-        choices=tuple(VIEW_SETS),
+        type=view_set_option,
         default=None,
         help=f"test-time views averaged per face (default: the app's, {DEFAULT_VIEWS!r} for photos and "
         f"{DEFAULT_STREAM_VIEWS!r} for video frames)",

@@ -282,3 +282,18 @@ def test_video_rows_carry_valence_and_arousal_of_their_probabilities(capsys, vid
     assert len({row["valence"] for row in faces}) > 1  # read from each face, not a constant
     (empty,) = [row for row in rows if row["face"] == ""]
     assert empty["valence"] == empty["arousal"] == ""
+
+
+def test_views_option_takes_a_set_name_or_views_written_out(capsys, files):
+    def probabilities(*views: str) -> dict[str, float]:
+        code, out, _ = run(capsys, "predict", "--json", files["face"], *views)
+        assert code == 0
+        return json.loads(out)[0]["faces"][0]["probabilities"]
+
+    named, written = probabilities("--views", "flip"), probabilities("--views", "facem,face")
+    assert written == pytest.approx(named, abs=1e-6)  # the same two views, named or written out
+    assert probabilities("--views", "z1.3,z1.3m") != pytest.approx(named, abs=1e-4)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["predict", str(files["face"]), "--views", "face,q3"])
+    assert exit_info.value.code == 2
+    assert "cannot read the view 'q3'" in capsys.readouterr().err

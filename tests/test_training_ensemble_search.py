@@ -105,3 +105,20 @@ def test_the_command_ranks_real_models_on_faces_and_photos(tmp_path, capsys):
     }
     assert main([*argv, "--members", "missing.keras"]) == 2
     assert main([*argv, "--views", "ten-crop"]) == 2
+    assert main([*argv, "--views", "face,q3"]) == 2
+
+
+def test_the_command_takes_views_written_out(tmp_path, capsys):
+    for name in (DEFAULT_MODEL_PATH.name, "fer_model.int8.tflite", "fer_model.int8.json"):
+        shutil.copyfile(DEFAULT_MODEL_PATH.parent / name, tmp_path / name)
+    save_constant_model(tmp_path / "disgust.keras")
+    cache = tmp_path / "c"
+    argv = ["--model", str(tmp_path / DEFAULT_MODEL_PATH.name), "--data", str(FER_FIXTURES), "--cache", str(cache)]
+    argv += ["--members", "disgust.keras", "--max-members", "0"]
+    assert main([*argv, "--views", "flip", "facem,face", "z1.2,z1.2m"]) == 0
+    rows = {line.split(" | ")[1]: line.split(" | ")[2] for line in capsys.readouterr().out.splitlines()[2:]}
+    assert set(rows) == {"flip", "facem,face", "z1.2,z1.2m"}
+    assert rows["flip"] == rows["facem,face"]  # the same views, named or written out
+    assert rows["z1.2,z1.2m"] != rows["flip"]
+    keys = {path.name.rsplit("-", 1)[1] for path in cache.iterdir()}
+    assert keys == {"x0y0z1r0.npy", "x0y0z1r0m.npy", "x0y0z1.2r0.npy", "x0y0z1.2r0m.npy"}  # only what was asked

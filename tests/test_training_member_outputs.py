@@ -10,15 +10,15 @@ from conftest import FER_FIXTURES, write_photo_set
 
 from fer_core.recognition.classifier import DEFAULT_MODEL_PATH, ClassifierConfig, EmotionClassifier
 from fer_core.recognition.preprocessing import prepare_faces
-from fer_core.recognition.views import VIEW_SETS
+from fer_core.recognition.views import VIEW_SETS, View, view_key
 from training import member_outputs
 from training.member_outputs import (
     ALL_VIEWS,
     photo_faces,
     public_test_faces,
     view_indices,
-    view_key,
     view_outputs,
+    views_needed,
 )
 
 MEMBER = DEFAULT_MODEL_PATH.parent / "members" / "member_h.keras"
@@ -30,6 +30,12 @@ def test_every_named_view_set_is_among_the_computed_views():
         assert [ALL_VIEWS[index] for index in view_indices(name)] == list(views)
     with pytest.raises(ValueError, match="unknown view set"):
         view_indices("ten-crop")
+    assert view_indices("r6m,face") == [ALL_VIEWS.index(View(rotate=6, mirror=True)), 0]
+    with pytest.raises(ValueError, match=r"x0y0z1\.2r0 of 'face,z1\.2' were not computed"):
+        view_indices("face,z1.2")
+    needed = views_needed(["flip", "face,z1.2,z1.2m"])
+    assert needed == (View(), View(mirror=True), View(zoom=1.2), View(zoom=1.2, mirror=True))
+    assert view_indices("face,z1.2", needed) == [0, 2]
 
 
 @pytest.mark.parametrize("views", ["zoom", "multi", "rotate"])

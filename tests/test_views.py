@@ -7,7 +7,15 @@ import pytest
 from conftest import fer_fixture_faces
 
 from fer_core import ClassifierConfig, EmotionClassifier
-from fer_core.recognition.views import VIEW_SETS, View, average_views, expand_views, resolve_views
+from fer_core.recognition.views import (
+    VIEW_SETS,
+    View,
+    average_views,
+    expand_views,
+    parse_view,
+    resolve_views,
+    view_key,
+)
 
 
 def _ramp_batch(count: int = 3) -> np.ndarray:
@@ -61,6 +69,27 @@ def test_named_view_sets_and_bad_views():
     assert View(rotate=6, mirror=True) in resolve_views("rotate")  # mirrors keep the turn
     with pytest.raises(ValueError, match="unknown view set"):
         ClassifierConfig(views="sideways")
+
+
+def test_views_written_out_read_back():
+    assert parse_view("face") == View() and parse_view("facem") == View(mirror=True)
+    assert parse_view("x2y-2z0.9r3m") == View(shift_x=2, shift_y=-2, zoom=0.9, rotate=3, mirror=True)
+    assert parse_view("r-6") == View(rotate=-6) and parse_view("z1.1r6") == View(zoom=1.1, rotate=6)
+    for views in VIEW_SETS.values():
+        assert all(parse_view(view_key(view)) == view for view in views)  # the cache's names read back
+    written = resolve_views("face,z1.1,r6,r-6,facem,z1.1m,r6m,r-6m")
+    assert written == VIEW_SETS["rotate"]  # the same views in the same order: the same average
+    assert resolve_views("face,facem,face") == VIEW_SETS["flip"]  # each view once
+    for bad in ("q3", "face,q3", "z1.1z1.2", "r40", "facex", "x2,", "mirror", "m", "zooms"):
+        with pytest.raises(ValueError):
+            resolve_views(bad)
+    config = ClassifierConfig(views="face,z1.2,facem,z1.2m")
+    assert EmotionClassifier(config=config).views == (
+        View(),
+        View(zoom=1.2),
+        View(mirror=True),
+        View(zoom=1.2, mirror=True),
+    )
 
 
 def test_classifier_averages_its_views_in_one_batch(monkeypatch):

@@ -22,9 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_core.recognition.views import View
 from training.command_line import model_command_parser, reporting_errors
 from training.evaluate_photos import class_recall_f1, photo_confusion
-from training.member_outputs import FaceSet, photo_faces, public_test_faces, view_indices, view_outputs
+from training.member_outputs import (
+    ALL_VIEWS,
+    FaceSet,
+    photo_faces,
+    public_test_faces,
+    view_indices,
+    view_outputs,
+    views_needed,
+)
 
 logger = logging.getLogger("training.ensemble_search")
 
@@ -63,8 +72,8 @@ def score(labels: np.ndarray, probabilities: np.ndarray) -> Scores:
     return Scores(float(accuracy), float(f1.mean()), float(recall[weakest]), EMOTIONS[weakest])
 
 
-def _view_means(outputs: np.ndarray, view_sets: Sequence[str]) -> dict[str, np.ndarray]:
-    return {views: outputs[view_indices(views)].mean(axis=0) for views in view_sets}
+def _view_means(outputs: np.ndarray, view_sets: Sequence[str], among: Sequence[View]) -> dict[str, np.ndarray]:
+    return {views: outputs[view_indices(views, among)].mean(axis=0) for views in view_sets}
 
 
 def search(
@@ -74,26 +83,30 @@ def search(
     *,
     view_sets: Sequence[str],
     max_members: int,
+    views: Sequence[View] = ALL_VIEWS,
 ) -> list[Candidate]:
-    """Every combination of ``main`` with up to ``max_members`` of the other models, for each view set, scored on
-    each face set: ``outputs[set][model]`` are (views, N, 7) arrays, ``labels[set]`` their labels. The first set
-    is the selection split (``public``), the second, if any, the photos."""
+    """Every combination of ``main`` with up to ``max_members`` of the other models, for each view set (a name or a
+    written list of views), scored on each face set: ``outputs[set][model]`` are (views, N, 7) arrays, one row
+    per view of ``views``, ``labels[set]`` their labels. The first set is the selection split (``public``), the
+    second, if any, the photos."""
     sets = list(outputs)
     if main not in outputs[sets[0]]:
         raise ValueError(f"the main model {main} has no outputs")
     if max_members < 0:
         raise ValueError(f"max_members must be 0 or more, not {max_members}")
-    means = {name: {model: _view_means(array, view_sets) for model, array in outputs[name].items()} for name in sets}
+    means = {
+        name: {model: _view_means(array, view_sets, views) for model, array in outputs[name].items()} for name in sets
+    }
     others = [model for model in outputs[sets[0]] if model != main]
     candidates = []
     for size in range(min(max_members, len(others)) + 1):
         for members in itertools.combinations(others, size):
-            for views in view_sets:
+            for view_set in view_sets:
                 scores = [
-                    score(labels[name], np.mean([means[name][model][views] for model in (main, *members)], axis=0))
+                    score(labels[name], np.mean([means[name][model][view_set] for model in (main, *members)], axis=0))
                     for name in sets
                 ]
-                candidates.append(Candidate(members, views, scores[0], scores[1] if len(scores) > 1 else None))
+                candidates.append(Candidate(members, view_set, scores[0], scores[1] if len(scores) > 1 else None))
     return sorted(candidates, key=lambda c: (c.public.accuracy, c.public.macro_f1), reverse=True)
 
 
@@ -116,19 +129,18 @@ def run_search(
 ) -> list[Candidate]:
     """Outputs of the model and each member (paths relative to the model's folder) on PublicTest and the photos,
     then :func:`search`."""
-    for views in view_sets:
-        view_indices(views)  # an unknown view set or a missing model fails before any model runs
+    views = views_needed(view_sets)  # an unknown view set or a missing model fails before any model runs
     paths = {model.name: model, **{member: model.parent / member for member in members}}
     missing = [str(path) for path in paths.values() if not path.is_file()]
     if missing:
         raise ValueError(f"no model file at {', '.join(missing)}")
     face_sets = _face_sets(data, photos)
     outputs = {
-        face_set.name: {name: view_outputs(path, face_set, cache) for name, path in paths.items()}
+        face_set.name: {name: view_outputs(path, face_set, cache, views) for name, path in paths.items()}
         for face_set in face_sets
     }
     labels = {face_set.name: face_set.labels for face_set in face_sets}
-    return search(outputs, labels, model.name, view_sets=view_sets, max_members=max_members)
+    return search(outputs, labels, model.name, view_sets=view_sets, max_members=max_members, views=views)
 
 
 def _row(candidate: Candidate, bar: tuple[float, float]) -> str:
@@ -163,7 +175,12 @@ def _parser():
     parser = model_command_parser("training.ensemble_search", __doc__ or "")
     parser.add_argument("--members", nargs="+", required=True, help="candidate members, relative to the model's folder")
     parser.add_argument("--photos", type=Path, help="a labelled photo folder (labels.csv: file,emotion), e.g. KDEF")
-    parser.add_argument("--views", nargs="+", default=["zoom", "multi", "rotate", "all"], help="view sets to try")
+    parser.add_argument(
+        "--views",
+        nargs="+",
+        default=["zoom", "multi", "rotate", "all"],
+        help="view sets to try: names, or views written out (face,facem,r6,r6m)",
+    )
     parser.add_argument("--max-members", type=int, default=3, help="at most this many members with the model")
     parser.add_argument("--cache", type=Path, default=Path("runs/member_outputs"), help="where outputs are kept")
     parser.add_argument("--top", type=int, default=25, help="rows to print")

@@ -336,7 +336,7 @@ def _card(
 
 def main(argv: list[str] | None = None) -> int:
     from fer_core.recognition.classifier import DEFAULT_VIEWS
-    from fer_core.recognition.views import VIEW_SETS
+    from fer_core.recognition.views import view_set_option
 
     parser = model_command_parser("training.evaluate", __doc__ or "")
     parser.add_argument("--run-dir", default=None, help="training run folder (config.json, log.csv) for the card")
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", default="models/reports")
     parser.add_argument(
         "--views",
-        choices=tuple(VIEW_SETS),
+        type=view_set_option,
         default=DEFAULT_VIEWS,
         help=f"test-time views of the headline numbers (default {DEFAULT_VIEWS!r}, the app's for photos)",
     )

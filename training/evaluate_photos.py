@@ -211,13 +211,18 @@ def format_report(name: str, result: dict[str, Any]) -> str:
 def _parser():
     import argparse
 
-    from fer_core.recognition.views import VIEW_SETS
+    from fer_core.recognition.views import view_set_option
 
     parser = argparse.ArgumentParser(prog="python -m training.evaluate_photos", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="folder with the photos and labels.csv (file,emotion)")
     parser.add_argument("--name", default=None, help="the set's name in the card (default: the folder's name)")
     parser.add_argument("--model", default=None, help="a .keras model (default: the shipped one)")
-    parser.add_argument("--views", choices=tuple(VIEW_SETS), default=None, help="default: the app's photo views")
+    parser.add_argument(
+        "--views",
+        type=view_set_option,
+        default=None,
+        help="default: the app's photo views; a view-set name, or views written out (face,facem,r6,r6m)",
+    )
     parser.add_argument("--prior-correction", type=float, default=0.0, metavar="T", help="default 0 (off)")
     parser.add_argument("--crop-margin", type=float, default=None, help="default: the app's (RecognizerConfig)")
     parser.add_argument(

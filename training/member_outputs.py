@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fer_core.recognition.views import VIEW_SETS, View, resolve_views
+from fer_core.recognition.views import VIEW_SETS, View, resolve_views, view_key
 
 logger = logging.getLogger("training.member_outputs")
 
@@ -24,9 +25,20 @@ ALL_VIEWS: tuple[View, ...] = tuple(dict.fromkeys(view for views in VIEW_SETS.va
 """The views whose outputs are computed: every named set's, each once."""
 
 
-def view_indices(views: str) -> list[int]:
-    """Where a named view set's views lie in :data:`ALL_VIEWS`; ValueError for an unknown name."""
-    return [ALL_VIEWS.index(view) for view in resolve_views(views)]
+def views_needed(view_sets: Sequence[str]) -> tuple[View, ...]:
+    """Every view that the view sets (names or written lists) hold, each once, in order; ValueError for a set that
+    cannot be read."""
+    return tuple(dict.fromkeys(view for views in view_sets for view in resolve_views(views)))
+
+
+def view_indices(views: str, among: Sequence[View] = ALL_VIEWS) -> list[int]:
+    """Where a view set's views (a name or a written list) lie in ``among``; ValueError for an unknown name, or
+    for a view that ``among`` lacks."""
+    resolved = resolve_views(views)
+    missing = [view_key(view) for view in resolved if view not in among]
+    if missing:
+        raise ValueError(f"views {', '.join(missing)} of {views!r} were not computed")
+    return [list(among).index(view) for view in resolved]
 
 
 @dataclass(frozen=True)
@@ -88,11 +100,6 @@ def _model_key(model: Path) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
 
-def view_key(view: View) -> str:
-    """A view's name in cache files, e.g. ``x2y0z1r0`` or ``x0y0z1.1r-6m`` (mirrored)."""
-    return f"x{view.shift_x:g}y{view.shift_y:g}z{view.zoom:g}r{view.rotate:g}" + ("m" if view.mirror else "")
-
-
 def compute_view_outputs(
     model: Path, face_set: FaceSet, views: tuple[View, ...] = ALL_VIEWS, batch_size: int = 256
 ) -> np.ndarray:
@@ -114,20 +121,22 @@ def compute_view_outputs(
     return outputs
 
 
-def view_outputs(model: Path, face_set: FaceSet, cache: Path | None = None) -> np.ndarray:
-    """(views, N, 7) outputs of ``model`` for each of :data:`ALL_VIEWS` (:func:`compute_view_outputs`). With a
+def view_outputs(
+    model: Path, face_set: FaceSet, cache: Path | None = None, views: Sequence[View] = ALL_VIEWS
+) -> np.ndarray:
+    """(views, N, 7) outputs of ``model`` for each of ``views`` (:func:`compute_view_outputs`). With a
     ``cache`` folder, each view's outputs are kept there per model file (and its int8 copy) and face set, so only
     views not yet run are computed."""
     if not model.is_file():
         raise ValueError(f"no model file at {model}")
     if cache is None:
-        return compute_view_outputs(model, face_set)
+        return compute_view_outputs(model, face_set, tuple(views))
     stem = cache / f"{face_set.name}-{face_set.fingerprint}-{model.stem}-{_model_key(model)}"
-    paths = [stem.with_name(f"{stem.name}-{view_key(view)}.npy") for view in ALL_VIEWS]
+    paths = [stem.with_name(f"{stem.name}-{view_key(view)}.npy") for view in views]
     outputs = [np.load(path) if path.is_file() else None for path in paths]
     missing = [index for index, array in enumerate(outputs) if array is None or array.shape != (len(face_set.faces), 7)]
     if missing:
-        computed = compute_view_outputs(model, face_set, tuple(ALL_VIEWS[index] for index in missing))
+        computed = compute_view_outputs(model, face_set, tuple(views[index] for index in missing))
         cache.mkdir(parents=True, exist_ok=True)
         for index, array in zip(missing, computed, strict=True):
             np.save(paths[index], array)

@@ -33,7 +33,7 @@ import numpy as np
 
 from fer_core.measure.timing import summarize_ms
 from fer_core.recognition.classifier import DEFAULT_STREAM_VIEWS, DEFAULT_VIEWS, RUNTIMES
-from fer_core.recognition.views import VIEW_SETS
+from fer_core.recognition.views import VIEW_SETS, view_set_option
 
 if TYPE_CHECKING:
     from fer_core.measure.sample_frames import SampleFrame
@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, help="a .keras model (default: the shipped one)")
     parser.add_argument(
         "--views",
-        choices=tuple(VIEW_SETS),
+        type=view_set_option,
         default=None,
         help=f"photo views (default {DEFAULT_VIEWS!r}, the app's; video frames keep {DEFAULT_STREAM_VIEWS!r})",
     )

@@ -6,11 +6,13 @@ face.
 Training evaluation (``training.evaluate``, ``training.distill``) uses the same functions, so the numbers in the
 model card are those of the app's inference path.
 
-Named view sets (:data:`VIEW_SETS`) are what configurations, the CLI and the model card refer to.
+Named view sets (:data:`VIEW_SETS`) are what configurations, the CLI and the model card refer to; a view set can
+also be written out as a list (``face,facem,z1.1r6,z1.1r6m``, :func:`parse_view`) to try others.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -67,16 +69,65 @@ each mirrored (4 views); ``shift``: the face and shifts of 2 px in four directio
 either way, each mirrored (8); ``all``: ``multi`` and the turns (18)."""
 
 
+_VIEW_FIELDS = {"x": "shift_x", "y": "shift_y", "z": "zoom", "r": "rotate"}
+_VIEW_TOKEN = re.compile(r"([xyzr])(-?\d+(?:\.\d+)?)")
+
+
+def view_key(view: View) -> str:
+    """A view written out, e.g. ``x2y0z1r0`` or ``x0y0z1.1r-6m`` (mirrored); :func:`parse_view` reads it back."""
+    return f"x{view.shift_x:g}y{view.shift_y:g}z{view.zoom:g}r{view.rotate:g}" + ("m" if view.mirror else "")
+
+
+def parse_view(text: str) -> View:
+    """One view from its written form: ``face`` (the face as cut), or any of ``x<px>``, ``y<px>``, ``z<zoom>``,
+    ``r<degrees>`` run together (``z1.1r-6``), with ``m`` at the end to mirror it (``facem``, ``r6m``). The form
+    :func:`view_key` writes is read too. ValueError for anything else, or values out of :class:`View`'s limits."""
+    body = text.strip()
+    mirror = body.endswith("m")
+    body = body[:-1] if mirror else body
+    fields: dict[str, float] = {}
+    if body != "face":
+        tokens = _VIEW_TOKEN.findall(body)
+        if not tokens or "".join(letter + number for letter, number in tokens) != body:
+            raise ValueError(
+                f"cannot read the view {text!r}: write face, or x<px>, y<px>, z<zoom>, r<degrees> run together "
+                "(e.g. z1.1r-6), with m at the end to mirror it"
+            )
+        for letter, number in tokens:
+            if _VIEW_FIELDS[letter] in fields:
+                raise ValueError(f"the view {text!r} gives {letter} twice")
+            fields[_VIEW_FIELDS[letter]] = float(number)
+    return View(mirror=mirror, **fields)
+
+
 def resolve_views(views: str | Sequence[View]) -> tuple[View, ...]:
-    """The views of a named set, or the given views; ValueError for an unknown name or an empty list."""
+    """The views of a named set (:data:`VIEW_SETS`), of a comma-separated list of written views
+    (:func:`parse_view`, e.g. ``face,facem,r6,r6m``), or the given views; ValueError for an unknown name, a view
+    that cannot be read, or an empty list."""
     if isinstance(views, str):
-        if views not in VIEW_SETS:
-            raise ValueError(f"unknown view set {views!r}: choose one of {', '.join(VIEW_SETS)}")
-        return VIEW_SETS[views]
+        if views in VIEW_SETS:
+            return VIEW_SETS[views]
+        if "," not in views and not _VIEW_TOKEN.match(views) and views.rstrip("m") != "face":
+            raise ValueError(
+                f"unknown view set {views!r}: choose one of {', '.join(VIEW_SETS)}, or list views (e.g. face,facem)"
+            )
+        return tuple(dict.fromkeys(parse_view(item) for item in views.split(",")))
     resolved = tuple(views)
     if not resolved or not all(isinstance(view, View) for view in resolved):
         raise ValueError("views must be a view-set name or a non-empty sequence of View")
     return resolved
+
+
+def view_set_option(text: str) -> str:
+    """``text`` itself if it names a view set or lists views (:func:`resolve_views`): the ``type`` of the commands'
+    ``--views`` options, so that a bad value is refused with the reason before anything runs."""
+    import argparse
+
+    try:
+        resolve_views(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _transform(faces: np.ndarray, view: View) -> np.ndarray:
