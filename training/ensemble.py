@@ -1,4 +1,4 @@
-"""Choose the shipped model's photo ensemble: ``python -m training.ensemble --members members/member_h.keras``.
+"""Choose the shipped model's photo ensemble: ``python -m training.ensemble --members members/member_m.keras``.
 
 Writes ``models/fer_model.ensemble.json`` (:mod:`fer_core.recognition.ensemble`), which the app, the CLI and the
 model card's evaluation then read: photos average the model with these members, video frames keep the model
