@@ -22,7 +22,8 @@ from fer_core.recognition.views import VIEW_SETS, View, resolve_views, view_key
 logger = logging.getLogger("training.member_outputs")
 
 ALL_VIEWS: tuple[View, ...] = tuple(dict.fromkeys(view for views in VIEW_SETS.values() for view in views))
-"""The views whose outputs are computed: every named set's, each once."""
+"""Every named set's views, each once: the views computed by default (a search over written-out lists computes
+only the views it asks for, :func:`views_needed`)."""
 
 
 def views_needed(view_sets: Sequence[str]) -> tuple[View, ...]:
@@ -34,11 +35,11 @@ def views_needed(view_sets: Sequence[str]) -> tuple[View, ...]:
 def view_indices(views: str, among: Sequence[View] = ALL_VIEWS) -> list[int]:
     """Where a view set's views (a name or a written list) lie in ``among``; ValueError for an unknown name, or
     for a view that ``among`` lacks."""
-    resolved = resolve_views(views)
-    missing = [view_key(view) for view in resolved if view not in among]
+    resolved, position = resolve_views(views), {view: index for index, view in enumerate(among)}
+    missing = [view_key(view) for view in resolved if view not in position]
     if missing:
         raise ValueError(f"views {', '.join(missing)} of {views!r} were not computed")
-    return [list(among).index(view) for view in resolved]
+    return [position[view] for view in resolved]
 
 
 @dataclass(frozen=True)
