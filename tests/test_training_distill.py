@@ -124,3 +124,33 @@ def test_the_teacher_views_offered_are_the_named_view_sets():
 
     (views,) = [f for f in dataclasses.fields(TrainConfig) if f.name == "distill_views"]
     assert views.metadata["choices"] == tuple(VIEW_SETS)
+
+
+def test_teacher_probabilities_are_cached_per_model_views_and_images(tmp_path, monkeypatch):
+    """A resumed or repeated run reads each teacher's probabilities back instead of running the teacher again; a
+    changed model file, other views or other images are computed afresh."""
+    import training.distill as distill
+
+    images, one_hot = _fixture_batch()
+    teacher, cache = tmp_path / "teacher.keras", tmp_path / "cache"
+    _teacher(teacher)
+    first = distillation_targets(teacher, images, one_hot, 1.0, "flip", cache_dir=cache)
+    assert len(list(cache.glob("teacher-*.npy"))) == 1
+    loads = []
+    real_load = distill.load_teacher
+    monkeypatch.setattr(distill, "load_teacher", lambda *args: loads.append(args[0]) or real_load(*args))
+    np.testing.assert_array_equal(distillation_targets(teacher, images, one_hot, 1.0, "flip", cache_dir=cache), first)
+    assert loads == [], "the cached probabilities were used"
+    distillation_targets(teacher, images, one_hot, 1.0, "zoom", cache_dir=cache)
+    distillation_targets(teacher, images[:-1], one_hot[:-1], 1.0, "flip", cache_dir=cache)
+    save_small_random_model(teacher, seed=5)  # same path, other weights
+    changed = distillation_targets(teacher, images, one_hot, 1.0, "flip", cache_dir=cache)
+    assert loads == [teacher] * 3, "other views, images or weights run the teacher again"
+    assert np.abs(changed - first).max() > 1e-3
+    assert len(list(cache.glob("teacher-*.npy"))) == 4 and not list(cache.glob("*.tmp.npy"))
+
+
+def test_a_distilling_run_caches_its_teacher_next_to_the_decoded_data(tmp_path):
+    _teacher(tmp_path / "teacher.keras")
+    train(fixture_train_config(tmp_path, epochs=1, distill_from=str(tmp_path / "teacher.keras")))
+    assert len(list((tmp_path / "cache").glob("teacher-*.npy"))) == 1

@@ -6,7 +6,10 @@ zoomed and mirrored copies, :mod:`fer_core.recognition.views`), which costs a fo
 probabilities instead, so that fewer passes learn what many gave. The views are made by the same functions as at
 inference.
 The teacher runs once, on the un-augmented Training images, before training; each augmented view of an image
-keeps its image's target. The teacher may be an ensemble (``--distill-from a.keras,b.keras``): its probabilities
+keeps its image's target. Each teacher model's probabilities are cached under ``cache_dir`` (the decoded data's
+folder when training), keyed by the model file's bytes, the views and the images, so a resumed or repeated run
+does not pay for them again (three models with the ``rotate`` views: about half an hour on a 2-core CPU). The
+teacher may be an ensemble (``--distill-from a.keras,b.keras``): its probabilities
 are the mean of its members' view-averaged probabilities, as ``ClassifierConfig.members`` averages them in the app.
 With temperature 1, the cross-entropy against ``weight * teacher + (1 - weight) *
 one_hot`` is the usual distillation loss ``weight * CE(teacher) + (1 - weight) * CE(labels)``.
@@ -14,7 +17,9 @@ one_hot`` is the usual distillation loss ``weight * CE(teacher) + (1 - weight) *
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,12 +69,62 @@ def load_teacher(path: Path, images: np.ndarray, classes: int):
     return teacher
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def teacher_cache_file(cache_dir: Path, model_path: Path, views: str, images: np.ndarray) -> Path:
+    """Where one teacher model's view-averaged probabilities on ``images`` are cached: a name that changes with
+    the model file's bytes, the views and the images (their shape, type and values)."""
+    digest = hashlib.sha256()
+    for part in (file_sha256(model_path), views, str(images.shape), str(images.dtype)):
+        digest.update(part.encode() + b"\0")
+    digest.update(np.ascontiguousarray(images).tobytes())
+    return Path(cache_dir) / f"teacher-{digest.hexdigest()[:24]}.npy"
+
+
+def teacher_probabilities(
+    path: Path, images: np.ndarray, classes: int, views: str, cache_dir: str | os.PathLike[str] | None = None
+) -> np.ndarray:
+    """One teacher model's view-averaged probabilities (N, classes): from ``cache_dir`` when it holds them for this
+    very model, views and images, else computed (and then cached there when ``cache_dir`` is given)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--distill-from: no such model file: {path}")
+    cache_file = teacher_cache_file(Path(cache_dir), path, views, images) if cache_dir is not None else None
+    if cache_file is not None and cache_file.is_file():
+        cached = np.load(cache_file, allow_pickle=False)
+        if cached.shape == (len(images), classes):
+            logger.info("teacher %s (%s views): probabilities from %s", path, views, cache_file)
+            return cached
+        logger.warning("ignoring %s: shape %s, not %s", cache_file, cached.shape, (len(images), classes))
+    probabilities = view_averaged_probabilities(load_teacher(path, images, classes), images, views)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache_file.with_name(f"{cache_file.stem}.{os.getpid()}.tmp.npy")
+        np.save(partial, probabilities)
+        partial.replace(cache_file)
+        logger.info("teacher %s (%s views): probabilities cached in %s", path, views, cache_file)
+    return probabilities
+
+
 def distillation_targets(
-    teacher: Path | Sequence[Path], images: np.ndarray, one_hot: np.ndarray, weight: float, views: str = "flip"
+    teacher: Path | Sequence[Path],
+    images: np.ndarray,
+    one_hot: np.ndarray,
+    weight: float,
+    views: str = "flip",
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> np.ndarray:
     """``weight`` x the teacher's view-averaged probabilities + ``1 - weight`` x the one-hot labels.
 
-    ``teacher`` is one model file or several (an ensemble, whose probabilities are its members' mean).
+    ``teacher`` is one model file or several (an ensemble, whose probabilities are its members' mean); each one's
+    probabilities are cached in ``cache_dir`` when it is given (:func:`teacher_probabilities`).
     ValueError when a teacher file is missing, does not fit the images and classes, or ``weight`` is
     outside [0, 1].
     """
@@ -78,8 +133,13 @@ def distillation_targets(
     paths = [teacher] if isinstance(teacher, (str, Path)) else list(teacher)
     if not paths:
         raise ValueError("--distill-from names no model file")
-    models = [load_teacher(Path(path), images, one_hot.shape[1]) for path in paths]
-    probabilities = np.mean([view_averaged_probabilities(model, images, views) for model in models], axis=0)
+    for path in paths:  # every file is checked before the first (slow) teacher runs
+        if not Path(path).is_file():
+            raise ValueError(f"--distill-from: no such model file: {path}")
+    classes = one_hot.shape[1]
+    probabilities = np.mean(
+        [teacher_probabilities(Path(path), images, classes, views, cache_dir) for path in paths], axis=0
+    )
     agreement = float(np.mean(probabilities.argmax(axis=1) == one_hot.argmax(axis=1)))
     names = ", ".join(str(path) for path in paths)
     logger.info("teacher %s agrees with %.1f%% of the Training labels", names, 100 * agreement)

@@ -417,10 +417,16 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     train_images, public_images = prepare_faces(train_images), prepare_faces(public_images)
     train_targets = one_hot(train_labels)
     if config.distill_from:
+        from training.data import DEFAULT_CACHE_DIR
         from training.distill import distillation_targets, teacher_paths
 
         train_targets = distillation_targets(
-            teacher_paths(config.distill_from), train_images, train_targets, config.distill_weight, config.distill_views
+            teacher_paths(config.distill_from),
+            train_images,
+            train_targets,
+            config.distill_weight,
+            config.distill_views,
+            cache_dir=config.cache_dir or DEFAULT_CACHE_DIR,
         )
     return TrainingData(train_images, train_labels, train_targets, public_images, one_hot(public_labels))
 
