@@ -8,9 +8,9 @@ inference.
 The teacher runs once, on the un-augmented Training images, before training; each augmented view of an image
 keeps its image's target. Each teacher model's probabilities are cached under ``cache_dir`` (the decoded data's
 folder when training), keyed by the model file's bytes, the views and the images, so a resumed or repeated run
-does not pay for them again (three models with the ``rotate`` views: about half an hour on a 2-core CPU). The
-teacher may be an ensemble (``--distill-from a.keras,b.keras``): its probabilities
-are the mean of its members' view-averaged probabilities, as ``ClassifierConfig.members`` averages them in the app.
+does not pay for them again (three models with the ``rotate`` views: about half an hour on a 2-core CPU).
+The teacher may be an ensemble (``--distill-from a.keras,b.keras``): its probabilities are the mean of its
+members' view-averaged probabilities, as ``ClassifierConfig.members`` averages them in the app.
 With temperature 1, the cross-entropy against ``weight * teacher + (1 - weight) *
 one_hot`` is the usual distillation loss ``weight * CE(teacher) + (1 - weight) * CE(labels)``.
 """
@@ -69,18 +69,11 @@ def load_teacher(path: Path, images: np.ndarray, classes: int):
     return teacher
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def teacher_cache_file(cache_dir: Path, model_path: Path, views: str, images: np.ndarray) -> Path:
     """Where one teacher model's view-averaged probabilities on ``images`` are cached: a name that changes with
     the model file's bytes, the views and the images (their shape, type and values)."""
+    from fer_core.recognition.quantized_model import file_sha256
+
     digest = hashlib.sha256()
     for part in (file_sha256(model_path), views, str(images.shape), str(images.dtype)):
         digest.update(part.encode() + b"\0")
