@@ -55,11 +55,10 @@ def teacher_paths(text: str) -> list[Path]:
 
 
 def load_teacher(path: Path, images: np.ndarray, classes: int):
-    """One teacher model, checked to map ``images`` to ``classes`` probabilities; ValueError otherwise."""
+    """One teacher model (an existing file: :func:`distillation_targets` checks them all first), checked to map
+    ``images`` to ``classes`` probabilities; ValueError otherwise."""
     import keras
 
-    if not path.is_file():
-        raise ValueError(f"--distill-from: no such model file: {path}")
     teacher = keras.models.load_model(path, compile=False)
     if tuple(teacher.input_shape[1:]) != tuple(images.shape[1:]) or teacher.output_shape[-1] != classes:
         raise ValueError(
@@ -69,27 +68,27 @@ def load_teacher(path: Path, images: np.ndarray, classes: int):
     return teacher
 
 
-def teacher_cache_file(cache_dir: Path, model_path: Path, views: str, images: np.ndarray) -> Path:
-    """Where one teacher model's view-averaged probabilities on ``images`` are cached: a name that changes with
-    the model file's bytes, the views and the images (their shape, type and values)."""
+def images_fingerprint(images: np.ndarray) -> str:
+    """A digest of an image array's shape, type and values (one part of a teacher cache file's name)."""
+    digest = hashlib.sha256(f"{images.shape}/{images.dtype}".encode())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    return digest.hexdigest()
+
+
+def teacher_cache_file(cache_dir: Path, model_path: Path, views: str, images_digest: str) -> Path:
+    """Where one teacher model's view-averaged probabilities are cached: a name that changes with the model file's
+    bytes, the views and the images (``images_digest``, :func:`images_fingerprint`)."""
     from fer_core.recognition.quantized_model import file_sha256
 
     digest = hashlib.sha256()
-    for part in (file_sha256(model_path), views, str(images.shape), str(images.dtype)):
+    for part in (file_sha256(model_path), views, images_digest):
         digest.update(part.encode() + b"\0")
-    digest.update(np.ascontiguousarray(images).tobytes())
     return Path(cache_dir) / f"teacher-{digest.hexdigest()[:24]}.npy"
 
 
-def teacher_probabilities(
-    path: Path, images: np.ndarray, classes: int, views: str, cache_dir: str | os.PathLike[str] | None = None
-) -> np.ndarray:
-    """One teacher model's view-averaged probabilities (N, classes): from ``cache_dir`` when it holds them for this
-    very model, views and images, else computed (and then cached there when ``cache_dir`` is given)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--distill-from: no such model file: {path}")
-    cache_file = teacher_cache_file(Path(cache_dir), path, views, images) if cache_dir is not None else None
+def _teacher_probabilities(path: Path, images: np.ndarray, classes: int, views: str, cache_file: Path | None):
+    """One teacher model's view-averaged probabilities (N, classes): read from ``cache_file`` when it holds them,
+    else computed (and written there when it is given). The model file is known to exist."""
     if cache_file is not None and cache_file.is_file():
         cached = np.load(cache_file, allow_pickle=False)
         if cached.shape == (len(images), classes):
@@ -117,7 +116,7 @@ def distillation_targets(
     """``weight`` x the teacher's view-averaged probabilities + ``1 - weight`` x the one-hot labels.
 
     ``teacher`` is one model file or several (an ensemble, whose probabilities are its members' mean); each one's
-    probabilities are cached in ``cache_dir`` when it is given (:func:`teacher_probabilities`).
+    probabilities are cached in ``cache_dir`` when it is given (:func:`teacher_cache_file`).
     ValueError when a teacher file is missing, does not fit the images and classes, or ``weight`` is
     outside [0, 1].
     """
@@ -126,12 +125,21 @@ def distillation_targets(
     paths = [teacher] if isinstance(teacher, (str, Path)) else list(teacher)
     if not paths:
         raise ValueError("--distill-from names no model file")
+    paths = [Path(path) for path in paths]
     for path in paths:  # every file is checked before the first (slow) teacher runs
-        if not Path(path).is_file():
+        if not path.is_file():
             raise ValueError(f"--distill-from: no such model file: {path}")
-    classes = one_hot.shape[1]
+    if cache_dir is None:
+        cache_files = [None] * len(paths)
+    else:
+        images_digest = images_fingerprint(images)  # once: the images are the same for every teacher
+        cache_files = [teacher_cache_file(Path(cache_dir), path, views, images_digest) for path in paths]
     probabilities = np.mean(
-        [teacher_probabilities(Path(path), images, classes, views, cache_dir) for path in paths], axis=0
+        [
+            _teacher_probabilities(path, images, one_hot.shape[1], views, cache_file)
+            for path, cache_file in zip(paths, cache_files, strict=True)
+        ],
+        axis=0,
     )
     agreement = float(np.mean(probabilities.argmax(axis=1) == one_hot.argmax(axis=1)))
     names = ", ".join(str(path) for path in paths)
