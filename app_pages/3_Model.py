@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fer_core.sessions.app_support import model_card, require_recognizer, setup_page
-from fer_core.sessions.model_card import REPORT_TITLES, RUNTIME_NAMES, format_percent, views_label
+from fer_core.sessions.model_card import REPORT_TITLES, RUNTIME_NAMES, format_percent, live_reading_note, views_label
 
 setup_page("Model", "📊")
 st.title("The model")
@@ -38,11 +38,7 @@ if photo_views != card.views:
         icon="⚠️",
     )
 if card.members:
-    live = (
-        "The live page averages them too (`stream_members` is on), which multiplies its per-face cost."
-        if recognizer.classifier.config.stream_members
-        else "The live page runs the model alone, to stay real time."
-    )
+    live = live_reading_note(recognizer.classifier.config)
     st.markdown(
         f"Photos are read by an **ensemble**: the model's probabilities averaged with {', '.join(card.members)}'s. "
         + live

@@ -181,7 +181,7 @@ def test_model_page_says_when_the_live_page_averages_the_members_too(tmp_path, m
         app_support._load_recognizer.clear()
     assert not at.exception and not at.error
     markdown = texts(at.markdown)
-    assert any("The live page averages them too" in text for text in markdown), markdown
+    assert any("The live page averages them too, one model on one view" in text for text in markdown), markdown
     assert not any("runs the model alone" in text for text in markdown)
 
 

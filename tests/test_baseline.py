@@ -7,7 +7,8 @@ import pytest
 import skimage.data
 
 from fer_core.measure.baseline import NaiveHaarDetector, naive_analyze
-from fer_core.measure.sample_frames import ASTRONAUT_FACE, box_iou
+from fer_core.measure.sample_frames import ASTRONAUT_FACE
+from fer_core.recognition.detector import box_iou
 from fer_core.recognition.preprocessing import to_gray
 
 

@@ -164,3 +164,19 @@ def test_peak_memory_is_the_bench_process_own_not_its_parent():
     assert done.returncode == 0, done.stderr[-2000:]
     child_mb = float(done.stdout.strip().splitlines()[-1])
     assert 10 < child_mb < 700, f"the child reported {child_mb:.0f} MB: its parent's memory, not its own"
+
+
+@pytest.mark.parametrize("spread", [True, False])
+def test_a_video_frames_face_is_timed_as_the_live_page_reads_a_followed_face(recognizer, spread):
+    """With the views spread over the frames, the timed face is one the stream already follows: one pass each."""
+    from fer_core.measure.bench import _stream_ms
+    from fer_core.measure.sample_frames import one_face_frame
+    from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
+
+    classifier = EmotionClassifier(config=ClassifierConfig(members=(), spread_stream_views=spread))
+    crop = [one_face_frame().image[100:300, 200:400]]
+    before = classifier.faces_run
+    timing = _stream_ms(classifier, crop, runs=3, warmup=1)
+    assert timing["median"] > 0
+    # spread: both views in the face's first frame, then one a call (warm-up and runs); else both every call
+    assert classifier.faces_run - before == (2 + 4 if spread else 2 * 4)

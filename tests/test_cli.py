@@ -16,7 +16,8 @@ from PIL import Image
 
 from fer_core import cli
 from fer_core.labels import EMOTIONS
-from fer_core.measure.sample_frames import box_iou, no_face_frame, one_face_frame, three_face_frame
+from fer_core.measure.sample_frames import no_face_frame, one_face_frame, three_face_frame
+from fer_core.recognition.detector import box_iou
 
 REPO = Path(__file__).resolve().parent.parent
 

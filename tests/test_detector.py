@@ -8,8 +8,8 @@ import pytest
 import skimage.data
 from conftest import fer_fixture_faces
 
-from fer_core.measure.sample_frames import ASTRONAUT_FACE, box_iou, paste, three_face_frame
-from fer_core.recognition.detector import DetectorConfig, FaceDetector
+from fer_core.measure.sample_frames import ASTRONAUT_FACE, paste, three_face_frame
+from fer_core.recognition.detector import DetectorConfig, FaceDetector, box_iou
 from fer_core.recognition.preprocessing import to_gray
 
 
@@ -145,3 +145,10 @@ def test_threads_get_their_own_cascades_and_the_same_boxes(detector):
     for thread in threads:
         thread.join()
     assert results == [[expected] * 3] * 4
+
+
+def test_box_iou():
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert box_iou((0, 0, 10, 10), (10, 0, 10, 10)) == 0.0
+    assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0

@@ -17,7 +17,8 @@ from fer_core.measure.detector_eval import (
     pasted_face_canvases,
     score_all,
 )
-from fer_core.measure.sample_frames import FRAME_SIZE, box_iou
+from fer_core.measure.sample_frames import FRAME_SIZE
+from fer_core.recognition.detector import box_iou
 
 
 def test_every_fixture_face_is_pasted_once_per_size_where_its_box_says():

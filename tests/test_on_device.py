@@ -123,6 +123,32 @@ def test_the_parameters_come_from_the_config_objects():
         stream_views(ClassifierConfig(stream_views="multi"))
 
 
+def test_the_browser_config_is_the_apps_with_the_model_alone_and_every_view_each_frame():
+    from fer_core.measure.sample_frames import one_face_frame
+    from fer_core.recognition.classifier import ClassifierConfig
+    from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
+    from fer_core.sessions.on_device.params import browser_recognizer_config
+
+    app = RecognizerConfig(crop_margin=-0.1, classifier=ClassifierConfig(stream_views="none"))
+    browser = browser_recognizer_config(app)
+    assert browser.crop_margin == -0.1 and browser.classifier.stream_views == "none"
+    assert not browser.classifier.stream_members and not browser.classifier.spread_stream_views
+    assert RecognizerConfig().classifier.spread_stream_views  # the app's own default spreads the views
+
+    frame = one_face_frame().image
+    alone = EmotionRecognizer(config=browser_recognizer_config())
+    assert alone.classifier.members  # loaded for photos, not used for the stream
+    model_alone = alone.classifier.classify(alone.face_crops(frame)[1], stream=True)
+    from fer_core.recognition.tracking import TrackerConfig
+
+    tracker = alone.new_tracker(TrackerConfig(redetect_every=1))  # the same box each frame of a still clip
+    for _ in range(3):
+        before = alone.classifier.faces_run
+        (face,) = alone.analyze(frame, tracker=tracker)
+        assert alone.classifier.faces_run - before == 2  # the main model on both views each frame, no member
+        np.testing.assert_allclose(face.probabilities, model_alone[0], atol=1e-6)
+
+
 def test_the_build_refuses_a_missing_runtime(tmp_path):
     web = tmp_path / "web"
     (web / "node_modules").mkdir(parents=True)

@@ -32,7 +32,7 @@ def test_check_fails_on_a_hand_edited_block_and_the_command_repairs_it(tmp_path)
 def test_check_fails_when_the_record_is_of_another_configuration(tmp_path):
     readme = tmp_path / "README.md"
     shutil.copyfile(README, readme)
-    for key, value in (("views", "none"), ("members", ["another.keras"])):
+    for key, value in (("views", "none"), ("members", ["another.keras"]), ("spread_stream_views", False)):
         record = json.loads(RECORD.read_text())
         record["report"]["config"][key] = value
         stale = tmp_path / "bench.json"

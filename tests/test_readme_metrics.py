@@ -84,6 +84,19 @@ def test_an_ensemble_card_names_its_members_for_photos_and_the_model_alone_for_f
     assert "| kdef | 980 | multi | members/member_f.keras | 0 | 0 | 80.00% |" in block
 
 
+def test_a_card_whose_live_page_spreads_the_ensemble_over_the_frames_says_so(tmp_path):
+    card = json.loads(write_card(tmp_path, int8=True, views="multi").read_text())
+    members = [{"file": "members/member_m.keras"}]
+    card["inference"] |= {"stream_views": "flip", "members": members, "stream_members": True}
+    live = card["metrics"]["PrivateTest_flip_tta"]
+    block = render(f"{START}\n{END}", card | {"inference": card["inference"] | {"spread_stream_views": True}})
+    assert (
+        "video frames with flip TTA (2 views) and the same ensemble, one model on one view of a face a frame, in "
+        f"turn, averaged over the last frames (a face that holds still reads exactly as here): {live['accuracy']:.2%}"
+    ) in block
+    assert "and the same ensemble to stay real time" in render(f"{START}\n{END}", card)  # every view each frame
+
+
 def test_readme_without_markers_is_refused(tmp_path):
     with pytest.raises(ValueError, match="metrics:start"):
         render("no markers here", json.loads(write_card(tmp_path).read_text()))

@@ -17,15 +17,8 @@ from conftest import fer_fixture_faces
 from PIL import Image
 
 from fer_core.labels import EMOTIONS
-from fer_core.measure.sample_frames import (
-    ASTRONAUT_FACE,
-    box_iou,
-    no_face_frame,
-    one_face_frame,
-    paste,
-    three_face_frame,
-)
-from fer_core.recognition.detector import DetectorConfig
+from fer_core.measure.sample_frames import ASTRONAUT_FACE, no_face_frame, one_face_frame, paste, three_face_frame
+from fer_core.recognition.detector import DetectorConfig, box_iou
 from fer_core.recognition.preprocessing import to_gray
 
 

@@ -8,7 +8,6 @@ import pytest
 from fer_core.measure.sample_frames import (
     FRAME_SIZE,
     astronaut_head,
-    box_iou,
     letterboxed,
     no_face_frame,
     one_face_frame,
@@ -16,6 +15,7 @@ from fer_core.measure.sample_frames import (
     sample_frames,
     three_face_frame,
 )
+from fer_core.recognition.detector import box_iou
 
 
 def test_frames_are_640x480_rgb_and_deterministic():
@@ -58,13 +58,6 @@ def test_paste_copies_pixels_and_refuses_what_does_not_fit():
         paste(canvas, patch, 41, 0)
     with pytest.raises(ValueError, match="does not fit"):
         paste(canvas, patch, -1, 0)
-
-
-def test_box_iou():
-    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
-    assert box_iou((0, 0, 10, 10), (10, 0, 10, 10)) == 0.0
-    assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
-    assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (480, 640), (320, 240)])

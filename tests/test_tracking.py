@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core.measure.sample_frames import box_iou, no_face_frame, one_face_frame, three_face_frame
-from fer_core.recognition.detector import FaceDetector
+from fer_core.measure.sample_frames import no_face_frame, one_face_frame, three_face_frame
+from fer_core.recognition.detector import FaceDetector, box_iou
 from fer_core.recognition.tracking import FaceTracker, TrackerConfig
 
 

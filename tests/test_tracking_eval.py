@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fer_core.measure.sample_frames import box_iou, no_face_frame, one_face_frame, three_face_frame
+from fer_core.measure.sample_frames import no_face_frame, one_face_frame, three_face_frame
 from fer_core.measure.tracking_eval import CameraMotion, compare_tracking, moving_clip
+from fer_core.recognition.detector import box_iou
 
 
 def test_clip_moves_the_camera_and_the_true_boxes_with_it(recognizer):

@@ -14,13 +14,13 @@ def test_an_ensemble_card_scores_photos_with_the_members_and_frames_without(tmp_
     model = tmp_path / "main.keras"
     save_small_random_model(model, seed=1)
     save_small_random_model(tmp_path / "member.keras", seed=2)
-    config = ClassifierConfig(members=("member.keras",))
+    config = ClassifierConfig(members=("member.keras",), stream_members=False)
     card = evaluate(
         model, FER_FIXTURES, run_dir=None, card_path=tmp_path / "card.json", reports_dir=tmp_path / "reports",
         views="flip", cache_dir=tmp_path / "cache", classifier_config=config,
     )  # fmt: skip
     private = load_fer2013(FER_FIXTURES, cache_dir=tmp_path / "cache")["PrivateTest"]
-    alone = EmotionClassifier(model, ClassifierConfig())
+    alone = EmotionClassifier(model, ClassifierConfig(members=()))
     ensemble = EmotionClassifier(model, config)
     photos = split_metrics(private.labels, predict_split(ensemble, private.images, views="flip"))
     frames = split_metrics(private.labels, predict_split(alone, private.images, views="none"))

@@ -169,9 +169,14 @@ def test_an_ensemble_averages_its_members_probabilities(tmp_path):
     expanded = expand_views(prepare_faces(faces), resolve_views("flip"))
     member_probabilities = average_views(member.predict(expanded, verbose=0), 2)
     np.testing.assert_allclose(ensemble.classify(faces), (alone + member_probabilities) / 2, atol=1e-4)
-    # a video stream runs the main model alone unless stream_members is set (the live path's per-face budget)
-    stream_alone = EmotionClassifier(main_model, ClassifierConfig(stream_views="flip")).classify(faces, stream=True)
-    np.testing.assert_allclose(ensemble.classify(faces, stream=True), stream_alone, atol=1e-6)
+    # a video stream runs the main model alone when stream_members is off
+    stream_alone = EmotionClassifier(main_model, ClassifierConfig(stream_views="flip", members=())).classify(
+        faces, stream=True
+    )
+    members_off = ClassifierConfig(views="flip", members=("member.keras",), stream_members=False)
+    np.testing.assert_allclose(
+        EmotionClassifier(main_model, members_off).classify(faces, stream=True), stream_alone, atol=1e-6
+    )
     both = EmotionClassifier(
         main_model, ClassifierConfig(stream_views="flip", members=("member.keras",), stream_members=True)
     )

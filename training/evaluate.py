@@ -203,6 +203,7 @@ def _inference_record(classifier, views: str) -> dict[str, Any]:
     inference: dict[str, Any] = {
         "views": views,
         "stream_views": classifier.config.stream_views,
+        "spread_stream_views": classifier.config.spread_stream_views,
         "flip_tta": views == "flip",
         "runtime": classifier.runtime,
     }

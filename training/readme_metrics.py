@@ -69,6 +69,22 @@ def _recipe_lines(card: dict) -> list[str]:
     return lines
 
 
+def _live_models(card: dict) -> str:
+    """How the live page's models and views are run, as the card records it (after the view set's name)."""
+    inference = card.get("inference", {})
+    members = inference.get("members") and inference.get("stream_members")
+    spread = inference.get("spread_stream_views")
+    if inference.get("members") and not members:
+        return " with the model alone to stay real time"
+    averaged = " and the same ensemble" if members else ""
+    if spread:
+        return (
+            f"{averaged}, one model on one view of a face a frame, in turn, averaged over the last frames (a face "
+            "that holds still reads exactly as here)"
+        )
+    return f"{averaged} to stay real time"
+
+
 def _reading_lines(card: dict) -> list[str]:
     """How the app reads photos and video frames, with PrivateTest accuracy for each."""
     metrics = card["metrics"]
@@ -85,9 +101,8 @@ def _reading_lines(card: dict) -> list[str]:
     stream_views = card.get("inference", {}).get("stream_views")
     if stream_views and stream_views != views and metrics_key("PrivateTest", stream_views) in metrics:
         live = metrics[metrics_key("PrivateTest", stream_views)]
-        alone = " with the model alone" if members and not card["inference"].get("stream_members") else ""
         lines.append(
-            f"The live page reads video frames with {views_label(stream_views)}{alone} to stay real time: "
+            f"The live page reads video frames with {views_label(stream_views)}{_live_models(card)}: "
             f"{live['accuracy']:.2%} accuracy, {live['macro_f1']:.2%} macro-F1."
         )
     if int8 and "metrics_float" in card:

@@ -27,15 +27,8 @@ import cv2
 import numpy as np
 
 from fer_core.measure.baseline import NaiveHaarDetector
-from fer_core.measure.sample_frames import (
-    ASTRONAUT_FACE,
-    FRAME_SIZE,
-    box_iou,
-    one_face_frame,
-    paste,
-    three_face_frame,
-)
-from fer_core.recognition.detector import Box, DetectorConfig, FaceDetector
+from fer_core.measure.sample_frames import ASTRONAUT_FACE, FRAME_SIZE, one_face_frame, paste, three_face_frame
+from fer_core.recognition.detector import Box, DetectorConfig, FaceDetector, box_iou
 from fer_core.recognition.preprocessing import to_gray
 
 logger = logging.getLogger(__name__)

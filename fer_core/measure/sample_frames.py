@@ -120,14 +120,3 @@ def three_face_frame(sides: Sequence[int] = (200, 160, 130)) -> SampleFrame:
 def sample_frames() -> list[SampleFrame]:
     """The bench's frames: one face, three faces, no face."""
     return [one_face_frame(), three_face_frame(), no_face_frame()]
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    overlap_w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    overlap_h = max(0, min(ay + ah, by + bh) - max(ay, by))
-    intersection = overlap_w * overlap_h
-    union = aw * ah + bw * bh - intersection
-    return intersection / union if union else 0.0

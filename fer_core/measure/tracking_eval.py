@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fer_core.measure.sample_frames import Box, SampleFrame, box_iou
+from fer_core.measure.sample_frames import Box, SampleFrame
 from fer_core.measure.timing import summarize_ms
+from fer_core.recognition.detector import box_iou
 from fer_core.recognition.recognizer import EmotionRecognizer
 from fer_core.recognition.results import FaceResult
 

@@ -14,11 +14,13 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from fer_core.labels import FER2013_TRAINING_COUNTS, NUM_CLASSES
+from fer_core.recognition.detector import Box
 from fer_core.recognition.ensemble import read_ensemble
 from fer_core.recognition.preprocessing import INPUT_SIZE, prepare_faces
 from fer_core.recognition.quantized_model import QuantizedModel
 from fer_core.recognition.runtimes import FloatRuntime, ModelLoadError, load_keras_model, load_runtime
-from fer_core.recognition.views import View, average_views, expand_views, resolve_views
+from fer_core.recognition.stream_readings import StreamReadings, ViewPlan
+from fer_core.recognition.views import View, average_views, expand_views, resolve_views, view_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +76,9 @@ class ClassifierConfig:
     and turns of 6 degrees either way, ``multi``: 14 shifted/zoomed/mirrored views, ...) or the views themselves.
     Chosen on PublicTest and KDEF (:data:`DEFAULT_VIEWS`)."""
     stream_views: str | tuple[View, ...] = DEFAULT_STREAM_VIEWS
-    """Views for the frames of a video stream (analysed with a face tracker): ``flip`` keeps one face under
-    a millisecond, so a 30 fps webcam stays real time."""
+    """Views for the frames of a video stream (analysed with a face tracker): ``flip``, the face and its mirror
+    image, spread over the frames (``spread_stream_views``), so a face costs one model pass a frame and a 30 fps
+    webcam stays real time."""
     intra_op_threads: int = 0
     """TensorFlow intra-op threads for this process (0: TensorFlow's default, all cores)."""
     fold_batch_norm: bool = True
@@ -95,9 +98,17 @@ class ClassifierConfig:
     averaged with the main model's: an ensemble. Each runs its own int8 copy when it has a matching one.
     ``None`` (default): the members the model's own ensemble file names (``fer_model.ensemble.json`` beside it,
     :mod:`fer_core.recognition.ensemble`), none without one; ``()``: the main model alone."""
+    spread_stream_views: bool = True
+    """Spread the stream views (and, with ``stream_members``, the models) over a stream's frames
+    (:mod:`fer_core.recognition.stream_readings`): a face that was in the last frame is read with one view by one
+    model, the next pair in turn, averaged with its readings of the frames before, so ``flip`` costs one model pass
+    per face and frame instead of two; a new face gets every pair at once. Off: every frame's faces get every stream
+    view from every model. Only streams followed by a face tracker spread their views."""
     stream_members: bool = False
     """Whether video streams (``classify(..., stream=True)``) average the ``members`` too. Off (default): a stream
-    runs the main model alone, so the live path keeps its per-face budget while photos get the whole ensemble."""
+    runs the main model alone. On: with the views spread over the frames (``spread_stream_views``) a followed face
+    still costs one model pass a frame; each frame reads KDEF's photos better, but the mood it drives does not
+    catch more expressions and calibrates worse (``docs/experiments.md``, "Video frames")."""
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -168,7 +179,10 @@ class EmotionClassifier:
         """The runtime in use: ``int8`` or ``float``."""
         self._keras_model = self._runtime.model if isinstance(self._runtime, FloatRuntime) else None
         self._model_lock = threading.Lock()
+        self.faces_run = 0
         self.predict_batch(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 1), np.float32))  # trace once, now
+        self.faces_run = 0
+        """How many prepared faces (one per view and model) the models have run since loading: the work done."""
         self.load_seconds = time.perf_counter() - started
         logger.info(
             "loaded %s in %.2f s (runtime %s, views %s, %d batch norms folded)",
@@ -189,10 +203,18 @@ class EmotionClassifier:
 
     def _predict(self, batch: np.ndarray, members: bool = True) -> np.ndarray:
         """The main model's probabilities, averaged with every ensemble member's (``members=False``: alone)."""
-        probabilities = self._runtime.predict(batch)
-        if not self._members or not members:
-            return probabilities
-        return np.mean([probabilities, *(member.predict(batch) for member in self._members)], axis=0)
+        models = self._models(members)
+        if len(models) == 1:
+            return self._run(models[0], batch)
+        return np.mean([self._run(model, batch) for model in models], axis=0)
+
+    def _models(self, members: bool) -> list[Any]:
+        """The runtimes a reading averages: the main model's, then the members' unless ``members=False``."""
+        return [self._runtime, *self._members] if members else [self._runtime]
+
+    def _run(self, model: Any, batch: np.ndarray) -> np.ndarray:
+        self.faces_run += batch.shape[0]
+        return model.predict(batch)
 
     @property
     def quantized_model(self) -> QuantizedModel | None:
@@ -229,6 +251,36 @@ class EmotionClassifier:
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities (N, 7) for a prepared batch (N, 48, 48, 1) float32 in [0, 1], with the config's views."""
         return self.predict_views(batch)
+
+    def classify_stream(
+        self,
+        faces: Sequence[np.ndarray] | np.ndarray,
+        boxes: Sequence[Box],
+        readings: StreamReadings,
+        *,
+        bgr: bool = False,
+    ) -> np.ndarray:
+        """Probabilities (N, 7) for the faces of one frame of a followed stream, found at ``boxes``, with the stream
+        views spread over the frames by that stream's ``readings`` (``ClassifierConfig.spread_stream_views``)."""
+        batch = prepare_faces(faces, bgr=bgr)
+        if len(boxes) != batch.shape[0]:
+            raise ValueError(f"{len(boxes)} boxes for {batch.shape[0]} faces")
+        models = self._models(self.config.stream_members)
+        kinds = [(model, view) for model in models for view in self.stream_views]
+
+        def run(passes: ViewPlan) -> np.ndarray:
+            out = np.empty((len(passes), NUM_CLASSES), np.float32)
+            for model in models:
+                rows = [row for row, (_, kind) in enumerate(passes) if kinds[kind][0] is model]
+                if rows:
+                    pairs = [(passes[row][0], kinds[passes[row][1]][1]) for row in rows]
+                    out[rows] = self._run(model, view_pairs(batch, pairs))
+            return out
+
+        probabilities = readings.read(boxes, len(kinds), run)
+        if self.config.prior_correction:
+            probabilities = correct_prior(probabilities, self.config.prior_correction)
+        return probabilities.astype(np.float32, copy=False)
 
     def classify(
         self, faces: Sequence[np.ndarray] | np.ndarray, *, bgr: bool = False, stream: bool = False

@@ -16,6 +16,17 @@ Box = tuple[int, int, int, int]
 """A face box (x, y, w, h) in the input image's pixels."""
 
 
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    overlap_w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    overlap_h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    intersection = overlap_w * overlap_h
+    union = aw * ah + bw * bh - intersection
+    return intersection / union if union else 0.0
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     """Haar-cascade detector settings.

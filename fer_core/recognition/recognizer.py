@@ -72,13 +72,18 @@ class EmotionRecognizer:
         ``image``: RGB uint8 array (``bgr=True`` for OpenCV/WebRTC frames), grayscale array, or PIL image.
         ``tracker``: for consecutive frames of one stream, a :class:`~fer_core.FaceTracker` (made with
         :meth:`new_tracker`) replaces most full-frame detections with a search around the last boxes, and the
-        faces are classified with the stream views (``ClassifierConfig.stream_views``) instead of the photo ones.
+        faces are classified with the stream views (``ClassifierConfig.stream_views``) instead of the photo ones,
+        spread over the frames (``ClassifierConfig.spread_stream_views``).
         ``stream``: whether ``image`` is a video frame (stream views); default: when a tracker is given.
         """
         boxes, crops = self.face_crops(image, bgr=bgr, tracker=tracker)
         if not boxes:
             return []
-        probabilities = self.classifier.classify(crops, stream=tracker is not None if stream is None else stream)
+        stream = tracker is not None if stream is None else stream
+        if stream and tracker is not None and self.classifier.config.spread_stream_views:
+            probabilities = self.classifier.classify_stream(crops, boxes, tracker.readings)
+        else:
+            probabilities = self.classifier.classify(crops, stream=stream)
         return [FaceResult.from_array(box, p) for box, p in zip(boxes, probabilities, strict=True)]
 
     def face_crops(

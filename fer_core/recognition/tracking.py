@@ -6,7 +6,8 @@ so the face is about ``roi_face_px`` wide, at sizes within ``size_tolerance`` of
 fresh detection each frame (the classifier always sees the face where it is now), just a much smaller search.
 New faces entering the frame are picked up at the next full detection.
 
-One tracker per stream: it holds that stream's state. It is cheap to create.
+One tracker per stream: it holds that stream's state, the faces' boxes and their recent readings
+(:mod:`fer_core.recognition.stream_readings`). It is cheap to create.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 
 from fer_core.recognition.detector import Box, FaceDetector
+from fer_core.recognition.stream_readings import StreamReadings
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +59,13 @@ class FaceTracker:
         self._lock = threading.Lock()
         self.full_detections = 0
         self.tracked_frames = 0
+        self.readings = StreamReadings()
+        """The stream's faces between frames, for the classifier's spread views (``spread_stream_views``)."""
 
     def reset(self) -> None:
         with self._lock:
             self._boxes, self._since_full = [], -1
+        self.readings.reset()
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         """Face boxes for this frame of the stream, largest first (same contract as ``FaceDetector.detect``)."""

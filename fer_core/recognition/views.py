@@ -157,6 +157,16 @@ def expand_views(batch: np.ndarray, views: Sequence[View]) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([_transform(batch, view) for view in views]))
 
 
+def view_pairs(batch: np.ndarray, pairs: Sequence[tuple[int, View]]) -> np.ndarray:
+    """One view of one face of a prepared batch (N, S, S, 1) per ``(face index, view)`` pair: (len(pairs), S, S, 1),
+    in the pairs' order (a stream's spread views, :mod:`fer_core.recognition.stream_readings`)."""
+    if batch.ndim != 4:
+        raise ValueError(f"expected a prepared batch (N, H, W, 1), got shape {batch.shape}")
+    if not pairs:
+        return batch[:0]
+    return np.ascontiguousarray(np.concatenate([_transform(batch[index : index + 1], view) for index, view in pairs]))
+
+
 def average_views(probabilities: np.ndarray, view_count: int) -> np.ndarray:
     """Mean over the views of :func:`expand_views`' output: (N * V, C) -> (N, C)."""
     if view_count < 1 or probabilities.shape[0] % view_count:

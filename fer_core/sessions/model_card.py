@@ -50,6 +50,18 @@ def views_label(views: str) -> str:
     return VIEW_LABELS.get(views, f"{views} views")
 
 
+def live_reading_note(config: Any) -> str:
+    """What the Model page says about how the live page reads an ensemble, for a ``ClassifierConfig``."""
+    if not config.stream_members:
+        return "The live page runs the model alone, to stay real time."
+    if config.spread_stream_views:
+        return (
+            "The live page averages them too, one model on one view of a face a frame, in turn, over the last "
+            "frames, so a face costs one model pass a frame."
+        )
+    return "The live page averages them too (`stream_members` is on), which multiplies its per-face cost."
+
+
 class ModelCardError(ValueError):
     """The model card exists but cannot be read; the message says which file and why."""
 

@@ -37,8 +37,9 @@ from fer_core.measure.live_page import (
     wait_for_frames,
     wait_for_mood,
 )
-from fer_core.measure.sample_frames import box_iou, no_face_frame, three_face_frame
+from fer_core.measure.sample_frames import no_face_frame, three_face_frame
 from fer_core.measure.tracking_eval import moving_clip
+from fer_core.recognition.detector import box_iou
 from fer_core.recognition.drawing import EMOTION_COLORS_RGB
 from fer_core.sessions.on_device.manifest import COMPONENT_DIR, check_build
 
@@ -103,8 +104,9 @@ def component_url(on_device_build) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def recognizer():
     from fer_core.recognition.recognizer import EmotionRecognizer
+    from fer_core.sessions.on_device.params import browser_recognizer_config
 
-    return EmotionRecognizer()  # the default configuration, as the live page uses it
+    return EmotionRecognizer(config=browser_recognizer_config())  # the app's configuration, as the browser runs it
 
 
 def _browser_analyze(page, bgr: np.ndarray, *, track: bool = False) -> list[tuple[tuple[int, ...], str]]:

@@ -9,7 +9,7 @@ and :data:`TRACKER_CONSTANTS`, next to where they are used, and the parity test
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from fer_core.labels import EMOTIONS
@@ -52,6 +52,15 @@ def stream_views(classifier: ClassifierConfig) -> list[dict[str, bool]]:
     if any(view.is_geometric for view in views):
         raise ValueError(f"on-device mode supports only mirrored views, not {classifier.stream_views!r}")
     return [{"mirror": view.mirror} for view in views]
+
+
+def browser_recognizer_config(recognizer: RecognizerConfig | None = None) -> RecognizerConfig:
+    """What the browser runs, as a fer_core configuration: the main model alone (the ensemble's members are not
+    sent to the browser), every stream view in every frame (the views are not spread over the frames). The server
+    reads the same frames with ``recognizer`` (default: the app's), which differs at most in those two settings."""
+    recognizer = recognizer or RecognizerConfig()
+    classifier = replace(recognizer.classifier, stream_members=False, spread_stream_views=False)
+    return replace(recognizer, classifier=classifier)
 
 
 def pipeline_params(
