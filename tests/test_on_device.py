@@ -106,14 +106,18 @@ def test_a_missing_build_says_how_to_build(tmp_path):
 
 
 def test_the_parameters_come_from_the_config_objects():
+    from fer_core.recognition.classifier import ClassifierConfig
     from fer_core.recognition.detector import DetectorConfig
     from fer_core.recognition.recognizer import RecognizerConfig
+    from fer_core.recognition.stream_readings import StreamReadings
 
     params = pipeline_params()
     assert params["detector"]["scale_factor"] == DetectorConfig().scale_factor
     assert params["detector"]["verify_cascade"] == DetectorConfig().verify_cascade
     assert params["crop_margin"] == RecognizerConfig().crop_margin
     assert params["views"] == [{"mirror": False}, {"mirror": True}]  # the stream views, "flip"
+    assert params["spread_views"] is ClassifierConfig().spread_stream_views
+    assert params["stream_readings"] == {"min_overlap": StreamReadings().min_overlap}
     assert params["emotions"] == list(EMOTIONS)
     strict = pipeline_params(detector=DetectorConfig(scale_factor=1.2, min_neighbors=8))
     assert strict["detector"]["min_neighbors"] == 8
@@ -123,29 +127,28 @@ def test_the_parameters_come_from_the_config_objects():
         stream_views(ClassifierConfig(stream_views="multi"))
 
 
-def test_the_browser_config_is_the_apps_with_the_model_alone_and_every_view_each_frame():
+def test_the_browser_config_is_the_apps_with_the_model_alone_in_streams():
     from fer_core.measure.sample_frames import one_face_frame
     from fer_core.recognition.classifier import ClassifierConfig
     from fer_core.recognition.recognizer import EmotionRecognizer, RecognizerConfig
+    from fer_core.recognition.tracking import TrackerConfig
     from fer_core.sessions.on_device.params import browser_recognizer_config
 
-    app = RecognizerConfig(crop_margin=-0.1, classifier=ClassifierConfig(stream_views="none"))
+    app = RecognizerConfig(crop_margin=-0.1, classifier=ClassifierConfig(stream_views="none", stream_members=True))
     browser = browser_recognizer_config(app)
     assert browser.crop_margin == -0.1 and browser.classifier.stream_views == "none"
-    assert not browser.classifier.stream_members and not browser.classifier.spread_stream_views
-    assert RecognizerConfig().classifier.spread_stream_views  # the app's own default spreads the views
+    assert not browser.classifier.stream_members and browser.classifier.spread_stream_views
+    assert pipeline_params(app)["spread_views"] is True
 
     frame = one_face_frame().image
     alone = EmotionRecognizer(config=browser_recognizer_config())
     assert alone.classifier.members  # loaded for photos, not used for the stream
     model_alone = alone.classifier.classify(alone.face_crops(frame)[1], stream=True)
-    from fer_core.recognition.tracking import TrackerConfig
-
     tracker = alone.new_tracker(TrackerConfig(redetect_every=1))  # the same box each frame of a still clip
-    for _ in range(3):
+    for passes in (2, 1, 1):  # the main model alone: both views for a new face, then one a frame
         before = alone.classifier.faces_run
         (face,) = alone.analyze(frame, tracker=tracker)
-        assert alone.classifier.faces_run - before == 2  # the main model on both views each frame, no member
+        assert alone.classifier.faces_run - before == passes
         np.testing.assert_allclose(face.probabilities, model_alone[0], atol=1e-6)
 
 

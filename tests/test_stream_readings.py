@@ -124,3 +124,57 @@ def test_with_the_ensemble_a_followed_face_runs_one_model_on_one_view_a_frame():
         before = classifier.faces_run
         np.testing.assert_allclose(classifier.classify_stream(crop, box, readings), expected, atol=1e-6)
         assert classifier.faces_run - before == 1
+
+
+def test_the_browser_port_matches_these_readings_on_a_moving_crowd():
+    """web/on_device/component/pipeline.js's StreamReadings (run by Node.js) gives the same passes and readings as
+    this module on the same frames: faces that move, swap places, leave and come in."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from conftest import require_tool
+
+    node = shutil.which("node")
+    require_tool("node", node is not None, "apt-get install nodejs (scripts/run-tests.sh does)")
+    rng = np.random.default_rng(3)
+    frames, tables = [], []
+    for frame in range(30):
+        count = [1, 2, 3, 2][frame // 8] if frame < 32 else 1
+        boxes = [
+            (int(60 + 150 * i + rng.integers(-30, 30)), int(80 + rng.integers(-30, 30)), 100, 100) for i in range(count)
+        ]
+        if frame % 7 == 3:
+            boxes.reverse()  # the largest-first order changes
+        frames.append(boxes)
+        tables.append(rng.dirichlet(np.ones(7), size=(count, 2)).tolist())
+    python, readings = [], StreamReadings()
+    for boxes, table in zip(frames, tables, strict=True):
+        passes_seen = []
+
+        def run(passes, table=table, passes_seen=passes_seen):
+            passes_seen.extend(passes)
+            return np.array([table[face][view] for face, view in passes])
+
+        out = readings.read(boxes, 2, run)
+        python.append({"passes": [list(p) for p in passes_seen], "readings": out.tolist()})
+    module = Path(__file__).resolve().parents[1] / "web" / "on_device" / "component" / "pipeline.js"
+    script = f"""
+        const {{ StreamReadings }} = await import({json.dumps(module.as_uri())});
+        const frames = {json.dumps(frames)}, tables = {json.dumps(tables)};
+        const readings = new StreamReadings({readings.min_overlap}), out = [];
+        for (let i = 0; i < frames.length; i++) {{
+          const seen = [];
+          const run = async (passes) => {{ seen.push(...passes); return passes.map(([f, v]) => tables[i][f][v]); }};
+          out.push({{ passes: seen, readings: await readings.read(frames[i], 2, run) }});
+        }}
+        console.log(JSON.stringify(out));
+    """
+    result = subprocess.run([node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    browser = json.loads(result.stdout)
+    assert [frame["passes"] for frame in browser] == [frame["passes"] for frame in python]
+    assert sum(len(frame["passes"]) for frame in python) < 2 * sum(len(boxes) for boxes in frames)  # some followed
+    for ours, theirs in zip(python, browser, strict=True):
+        np.testing.assert_allclose(theirs["readings"], ours["readings"], atol=1e-6)

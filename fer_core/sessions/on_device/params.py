@@ -18,6 +18,7 @@ from fer_core.recognition.detector import DetectorConfig
 from fer_core.recognition.drawing import EMOTION_COLORS_RGB
 from fer_core.recognition.preprocessing import INPUT_SIZE, PREPROCESSING_DESCRIPTION
 from fer_core.recognition.recognizer import RecognizerConfig
+from fer_core.recognition.stream_readings import StreamReadings
 from fer_core.recognition.tracking import TrackerConfig
 from fer_core.recognition.views import resolve_views
 
@@ -55,11 +56,10 @@ def stream_views(classifier: ClassifierConfig) -> list[dict[str, bool]]:
 
 
 def browser_recognizer_config(recognizer: RecognizerConfig | None = None) -> RecognizerConfig:
-    """What the browser runs, as a fer_core configuration: the main model alone (the ensemble's members are not
-    sent to the browser), every stream view in every frame (the views are not spread over the frames). The server
-    reads the same frames with ``recognizer`` (default: the app's), which differs at most in those two settings."""
+    """What the browser runs, as a fer_core configuration: ``recognizer`` (default: the app's) with the main model
+    alone in streams, since the ensemble's members are not sent to the browser (``stream_members=False``)."""
     recognizer = recognizer or RecognizerConfig()
-    classifier = replace(recognizer.classifier, stream_members=False, spread_stream_views=False)
+    classifier = replace(recognizer.classifier, stream_members=False)
     return replace(recognizer, classifier=classifier)
 
 
@@ -87,6 +87,8 @@ def pipeline_params(
         "input_size": INPUT_SIZE,
         "preprocessing": PREPROCESSING_DESCRIPTION,
         "views": stream_views(recognizer.classifier),
+        "spread_views": recognizer.classifier.spread_stream_views,
+        "stream_readings": {"min_overlap": StreamReadings().min_overlap},
         "emotions": list(EMOTIONS),
         "colors": {name: list(rgb) for name, rgb in EMOTION_COLORS_RGB.items()},
     }

@@ -98,6 +98,7 @@ export class Tracker {
     this.cv = cv;
     this.detector = detector;
     this.p = params.tracker;
+    this.readings = new StreamReadings(params.stream_readings.min_overlap);
     this.reset();
   }
 
@@ -105,6 +106,7 @@ export class Tracker {
     this.boxes = [];
     this.sinceFull = -1;
     this.fullDetections = 0;
+    this.readings.reset();
   }
 
   detect(gray) {
@@ -164,6 +166,70 @@ export class Tracker {
   }
 }
 
+// fer_core/recognition/detector.py (box_iou)
+export function boxIou([ax, ay, aw, ah], [bx, by, bw, bh]) {
+  const overlapW = Math.max(0, Math.min(ax + aw, bx + bw) - Math.max(ax, bx));
+  const overlapH = Math.max(0, Math.min(ay + ah, by + bh) - Math.max(ay, by));
+  const intersection = overlapW * overlapH;
+  const union = aw * ah + bw * bh - intersection;
+  return union ? intersection / union : 0;
+}
+
+// fer_core/recognition/stream_readings.py (StreamReadings, _match, _remember): a face that was in the last frame is
+// read with the next view only, and its reading is the mean of its last views-many one-view readings.
+export class StreamReadings {
+  constructor(minOverlap) {
+    this.minOverlap = minOverlap;
+    this.reset();
+  }
+
+  reset() {
+    this.faces = [];
+  }
+
+  // The last frame's face each box continues (null: a new face): greedily by overlap, as Python sorts the
+  // (overlap, box index, face index) triples, largest first.
+  match(boxes) {
+    const pairs = [];
+    boxes.forEach((box, index) => this.faces.forEach((face, slot) => pairs.push([boxIou(box, face.box), index, slot])));
+    pairs.sort((a, b) => b[0] - a[0] || b[1] - a[1] || b[2] - a[2]);
+    const matched = boxes.map(() => null), taken = new Set();
+    for (const [overlap, index, slot] of pairs) {
+      if (overlap < this.minOverlap) break;
+      if (matched[index] === null && !taken.has(slot)) {
+        matched[index] = this.faces[slot];
+        taken.add(slot);
+      }
+    }
+    return matched;
+  }
+
+  // Each face's reading; run(passes) gives one reading per [box index, view index] pass, in that order.
+  async read(boxes, viewCount, run) {
+    const matches = this.match(boxes);
+    const passes = [];
+    matches.forEach((face, index) => {
+      if (face === null || face.nextView >= viewCount) {
+        for (let view = 0; view < viewCount; view++) passes.push([index, view]);
+      } else {
+        passes.push([index, face.nextView]);
+      }
+    });
+    const readings = await run(passes);
+    this.faces = boxes.map((box, index) => {
+      const rows = passes.flatMap(([face], row) => (face === index ? [row] : []));
+      const earlier = matches[index] !== null && rows.length === 1 ? matches[index].readings : [];
+      const kept = [...earlier, ...rows.map((row) => readings[row])].slice(-viewCount);
+      return { box: box.slice(), readings: kept, nextView: (passes[rows[rows.length - 1]][1] + 1) % viewCount };
+    });
+    return this.faces.map((face) => face.readings[0].map((_, k) => mean(face.readings.map((r) => r[k]))));
+  }
+}
+
+function mean(values) {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
 // fer_core/recognition/recognizer.py (EmotionRecognizer._crop), preprocessing.py (resize_face, prepare_faces),
 // views.py (expand_views, average_views) and quantized_model.py (rows renormalised to sum to 1).
 export class Classifier {
@@ -174,6 +240,7 @@ export class Classifier {
     this.size = params.input_size;
     this.margin = params.crop_margin;
     this.views = params.views;
+    this.spread = params.spread_views;
   }
 
   crop(gray, [x, y, w, h]) {
@@ -232,8 +299,18 @@ export class Classifier {
     }
   }
 
-  // Probabilities (7 numbers) per box: the mean over the views of each face.
-  async classify(gray, boxes) {
+  // Probabilities (7 numbers) per box: the mean over the views of each face, or, for a stream's faces
+  // (``readings``, the tracker's) with the views spread over the frames, over its last one-view readings.
+  async classify(gray, boxes, readings = null) {
+    if (readings && this.spread) {
+      const faces = boxes.map((box) => this.prepare(gray, box));
+      const run = async (passes) => {
+        const out = [];
+        for (const [index, view] of passes) out.push(await this.predict(this.view(faces[index], this.views[view])));
+        return out;
+      };
+      return readings.read(boxes, this.views.length, run);
+    }
     const results = [];
     for (const box of boxes) {
       const face = this.prepare(gray, box);
@@ -257,7 +334,7 @@ export async function analyzeImageData(cv, imageData, finder, classifier) {
     cv.cvtColor(rgba, gray, cv.COLOR_RGBA2GRAY);
     const boxes = finder.detect(gray);
     const detected = performance.now();
-    const probabilities = await classifier.classify(gray, boxes);
+    const probabilities = await classifier.classify(gray, boxes, finder.readings ?? null);
     const classified = performance.now();
     return {
       faces: boxes.map((box, i) => ({ box, p: probabilities[i] })),
