@@ -141,7 +141,7 @@ def test_the_browser_port_matches_these_readings_on_a_moving_crowd():
     rng = np.random.default_rng(3)
     frames, tables = [], []
     for frame in range(30):
-        count = [1, 2, 3, 2][frame // 8] if frame < 32 else 1
+        count = [1, 2, 3, 2][frame // 8]  # faces come in, then one leaves
         boxes = [
             (int(60 + 150 * i + rng.integers(-30, 30)), int(80 + rng.integers(-30, 30)), 100, 100) for i in range(count)
         ]

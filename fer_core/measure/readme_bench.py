@@ -56,16 +56,10 @@ def stale_configuration(record: dict[str, Any]) -> str | None:
 
     config = record["report"]["config"]
     default = ClassifierConfig()
-    if (config.get("views"), config.get("stream_views")) != (default.views, default.stream_views):
-        return (
-            f"docs/bench.json was measured with views {config.get('views')}/{config.get('stream_views')}, "
-            f"the app runs {default.views}/{default.stream_views}"
-        )
-    if config.get("spread_stream_views", False) != default.spread_stream_views:
-        return (
-            f"docs/bench.json was measured with spread_stream_views {config.get('spread_stream_views', False)}, "
-            f"the app runs {default.spread_stream_views}"
-        )
+    for name, absent in (("views", None), ("stream_views", None), ("spread_stream_views", False)):
+        measured, app = config.get(name, absent), getattr(default, name)
+        if measured != app:
+            return f"docs/bench.json was measured with {name} {measured}, the app runs {app}"
     from fer_core.recognition.classifier import DEFAULT_MODEL_PATH
     from fer_core.recognition.ensemble import read_ensemble
 

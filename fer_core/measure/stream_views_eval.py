@@ -21,7 +21,6 @@ each class's recall, the model passes per face and frame, and the time per frame
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -31,7 +30,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from fer_core.labels import EMOTIONS, emotion_index
+from fer_core.labels import EMOTIONS
+from fer_core.measure.photo_sets import read_labels
 from fer_core.measure.sample_frames import SampleFrame, letterboxed
 from fer_core.measure.timing import summarize_ms
 from fer_core.measure.tracking_eval import CameraMotion, moving_clip
@@ -52,22 +52,16 @@ WAYS: dict[str, ClassifierConfig] = {
 
 
 def read_photos(folder: Path, limit: int = 0) -> list[tuple[str, int, np.ndarray]]:
-    """``(file, label index, 640x480 RGB frame)`` for each row of ``folder/labels.csv`` (the first ``limit``)."""
+    """``(file, label index, 640x480 RGB frame)`` for each photo of ``folder`` (:func:`read_labels`; the first
+    ``limit``)."""
     from fer_core.recognition.image_io import load_image
 
-    labels = folder / "labels.csv"
-    if not labels.is_file():
-        raise ValueError(f"{labels} not found: the folder needs a labels.csv with file,emotion columns")
-    with labels.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if limit:
-        rows = rows[:limit]
-    photos = []
-    for row in rows:
-        image = load_image(folder / row["file"])
-        frame = letterboxed(SampleFrame(row["file"], image, ()), FRAME_SIZE)
-        photos.append((row["file"], emotion_index(row["emotion"]), frame.image))
-    return photos
+    photos = read_labels(folder)[: limit or None]
+    frames = []
+    for photo in photos:
+        frame = letterboxed(SampleFrame(photo.path.name, load_image(photo.path), ()), FRAME_SIZE)
+        frames.append((photo.path.name, photo.label, frame.image))
+    return frames
 
 
 def read_clips(
