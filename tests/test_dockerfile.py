@@ -84,9 +84,14 @@ def test_the_image_holds_the_photo_ensemble_and_leaves_other_members_out():
         path = Path("models") / member
         for shipped in (path, path.with_name(path.stem + ".int8.tflite"), path.with_name(path.stem + ".int8.json")):
             assert (REPO / shipped).is_file() and not ignored(shipped.as_posix()), f"{shipped} must be in the image"
-    unused = [path for path in (REPO / "models" / "members").glob("*.keras") if f"members/{path.name}" not in
-              read_ensemble(model)]  # fmt: skip
-    assert unused and all(ignored(path.relative_to(REPO).as_posix()) for path in unused)
+    trained = [path.name.removesuffix(".config.json") for path in (REPO / "models" / "members").glob("*.config.json")]
+    unused = [
+        f"models/members/{name}{end}"
+        for name in trained
+        if f"members/{name}.keras" not in read_ensemble(model)
+        for end in (".keras", ".int8.tflite")
+    ]  # every member's weights, in the tree or restored from history
+    assert unused and all(ignored(path) for path in unused)
 
 
 def test_app_code_in_the_image_imports_nothing_left_out_of_it():

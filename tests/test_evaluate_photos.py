@@ -58,14 +58,14 @@ def test_the_command_scores_real_photos_and_writes_the_card(tmp_path, capsys):
 
 def test_an_ensemble_is_scored_and_recorded(tmp_path, capsys):
     folder = write_photo_set(tmp_path / "photos")
-    argv = ["--data", str(folder), "--no-card", "--members", "members/member_b.keras"]
+    argv = ["--data", str(folder), "--no-card", "--members", "members/member_m.keras"]
     assert main(argv) == 0
     assert "tiny" not in capsys.readouterr().out
     from training.evaluate_photos import evaluate_photos
 
     single = evaluate_photos(folder, views="none", members=())  # the model alone, not its photo ensemble
-    ensemble = evaluate_photos(folder, views="none", members=("members/member_b.keras",))
-    assert ensemble["members"] == ["members/member_b.keras"] and single["members"] == []
+    ensemble = evaluate_photos(folder, views="none", members=("members/member_m.keras",))
+    assert ensemble["members"] == ["members/member_m.keras"] and single["members"] == []
     assert ensemble["accuracy"] == single["accuracy"] == 0.5, "the smiling astronaut is happy either way"
     assert main(["--data", str(folder), "--no-card", "--members", "members/missing.keras"]) == 2
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import require_tool
 
 from training.batches import ArrayBatches, resolve_data_source, training_batches
+from training.data_pack import write_pack
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "fer2013_tiny"
@@ -77,8 +78,8 @@ def test_both_sources_give_the_same_public_batches():
     assert np.array_equal(from_tf, from_py) and len(public_py) == 2
 
 
-JAX_RUN = """
-import importlib.abc, json, sys
+NO_TENSORFLOW = """
+import importlib.abc, sys
 
 
 class NoTensorFlow(importlib.abc.MetaPathFinder):  # as on the GPU machine: TensorFlow is not installed
@@ -88,41 +89,51 @@ class NoTensorFlow(importlib.abc.MetaPathFinder):  # as on the GPU machine: Tens
 
 
 sys.meta_path.insert(0, NoTensorFlow())
-import keras, numpy as np
-from training.train import main
-from training.data import load_fer2013
-from fer_core.recognition.preprocessing import prepare_faces
-out = sys.argv[1]
-code = main(["--data", sys.argv[2], "--run-dir", out + "/run", "--cache-dir", out + "/cache", "--widths", "8,8,16,16",
-             "--epochs", "2", "--batch-size", "16", "--warmup-epochs", "1", "--no-mixed-precision",
-             "--augment", "gamma=0.3,noise=0.03,blur=0.3,mixup=0.2", "--export", out + "/model.keras"])
-faces = prepare_faces(list(load_fer2013(sys.argv[2], cache_dir=out + "/cache")["PublicTest"].images[:8]))
-model = keras.saving.load_model(out + "/model.keras")
-np.save(out + "/faces.npy", faces)
-np.save(out + "/jax.npy", keras.ops.convert_to_numpy(model(faces, training=False)))
-print(json.dumps({"code": code, "backend": keras.backend.backend(), "tf": "tensorflow" in sys.modules}))
 """
 
 
+def device_train(tmp_path: Path, pack: Path, *options: str, budget: str = "300") -> subprocess.CompletedProcess:
+    """``scripts/device-train.sh tiny`` as on the GPU machine: JAX (here on the CPU), TensorFlow unimportable."""
+    (tmp_path / "site").mkdir(exist_ok=True)
+    (tmp_path / "site" / "sitecustomize.py").write_text(NO_TENSORFLOW)
+    environment = dict(
+        os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(tmp_path / "site"), PYTHON=sys.executable,
+        OUT=str(tmp_path / "out"), DATA=str(pack), RUNS=str(tmp_path / "runs"), WHEELS=str(tmp_path / "no-wheels"),
+    )  # fmt: skip
+    command = ["bash", "scripts/device-train.sh", "tiny", budget, "--cache-dir", str(tmp_path / "cache"), *options]
+    return subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=600)
+
+
 @pytest.mark.slow
-def test_training_runs_on_the_jax_backend_without_tensorflow_and_the_model_loads_here(tmp_path):
+def test_the_device_script_trains_on_jax_without_tensorflow_from_a_pack_and_the_model_loads_here(tmp_path):
     try:
         import jax  # noqa: F401
     except ImportError:
         require_tool("jax", False, "pip install -r requirements-dev.txt (jax[cpu])")
-    environment = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
-    done = subprocess.run(
-        [sys.executable, "-c", JAX_RUN, str(tmp_path), str(FIXTURES)],
-        cwd=REPO, env=environment, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report == {"code": 0, "backend": "jax", "tf": False}
+    pack = tmp_path / "pack.npz"
+    write_pack(FIXTURES, pack)
+    small = ["--widths", "8,8,16,16", "--batch-size", "16", "--warmup-epochs", "1", "--no-mixed-precision"]
+    augment = ["--augment", "gamma=0.3,noise=0.03,blur=0.3,mixup=0.2"]
+    done = device_train(tmp_path, pack, "--epochs", "1", *small, *augment)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    back = tmp_path / "out" / "tiny"
+    expected = {"config.json", "state.json", "log.csv", "last.keras", "best.keras", "fer_model.keras", "train.log"}
+    assert {p.name for p in back.iterdir()} == expected, "what goes on or is used; 8 files at most come back"
+    record = json.loads((back / "config.json").read_text())
+    assert record["data_source"] == "auto" and record["trained_on"].startswith("jax cpu")
+    assert "No module named 'tensorflow'" not in (back / "train.log").read_text()
+    assert record["augment"] == {"gamma": 0.3, "noise": 0.03, "blur": 0.3, "mixup": 0.2}, "photometric and MixUp"
     import keras
 
-    model = keras.saving.load_model(tmp_path / "model.keras")  # here: the TensorFlow backend
-    here = keras.ops.convert_to_numpy(model(np.load(tmp_path / "faces.npy"), training=False))
-    assert np.allclose(here, np.load(tmp_path / "jax.npy"), atol=1e-4), "the same function on both backends"
-    record = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert record["data_source"] == "auto"
-    assert record["augment"] == {"gamma": 0.3, "noise": 0.03, "blur": 0.3, "mixup": 0.2}, "photometric and MixUp"
+    from fer_core.recognition.preprocessing import prepare_faces
+    from training.data import load_fer2013
+
+    model = keras.saving.load_model(back / "fer_model.keras")  # here: the TensorFlow backend
+    public = load_fer2013(pack, cache_dir=None)["PublicTest"]
+    probabilities = keras.ops.convert_to_numpy(model(prepare_faces(list(public.images)), training=False))
+    targets = np.eye(7, dtype="float32")[public.labels]
+    smoothed = keras.losses.CategoricalCrossentropy(label_smoothing=record["label_smoothing"])
+    loss = float(smoothed(targets, probabilities))
+    logged = dict(zip(*[line.split(",") for line in (back / "log.csv").read_text().strip().splitlines()], strict=True))
+    assert loss == pytest.approx(float(logged["val_loss"]), rel=1e-4), "the same function on both backends"
+    assert np.mean(probabilities.argmax(1) == public.labels) == pytest.approx(float(logged["val_accuracy"]))

@@ -86,11 +86,11 @@ def test_the_command_ranks_real_models_on_faces_and_photos(tmp_path, capsys):
         shutil.copyfile(DEFAULT_MODEL_PATH.parent / name, tmp_path / name)
     save_constant_model(tmp_path / "disgust.keras")
     (tmp_path / "members").mkdir()
-    for name in ("member_h.keras", "member_h.int8.tflite", "member_h.int8.json"):
+    for name in ("member_m.keras", "member_m.int8.tflite", "member_m.int8.json"):
         shutil.copyfile(DEFAULT_MODEL_PATH.parent / "members" / name, tmp_path / "members" / name)
     photos = write_photo_set(tmp_path / "photos")
     argv = ["--model", str(tmp_path / DEFAULT_MODEL_PATH.name), "--data", str(FER_FIXTURES), "--photos", str(photos)]
-    argv += ["--members", "members/member_h.keras", "disgust.keras", "--views", "zoom", "--cache", str(tmp_path / "c")]
+    argv += ["--members", "members/member_m.keras", "disgust.keras", "--views", "zoom", "--cache", str(tmp_path / "c")]
     assert main([*argv, "--json", str(tmp_path / "search" / "all.json")]) == 0  # its folder is made
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| main")]
     assert len(rows) == 4 and rows[-1].startswith("| main + disgust | zoom |")  # the constant member ranks last
@@ -99,9 +99,9 @@ def test_the_command_ranks_real_models_on_faces_and_photos(tmp_path, capsys):
     assert len(recorded) == 4 and recorded[0]["photos"]["accuracy"] == pytest.approx(0.5)  # the wall has no face
     assert {tuple(c["members"]) for c in recorded} == {
         (),
-        ("members/member_h.keras",),
+        ("members/member_m.keras",),
         ("disgust.keras",),
-        ("members/member_h.keras", "disgust.keras"),
+        ("members/member_m.keras", "disgust.keras"),
     }
     assert main([*argv, "--members", "missing.keras"]) == 2
     assert main([*argv, "--views", "ten-crop"]) == 2

@@ -21,7 +21,7 @@ from training.member_outputs import (
     views_needed,
 )
 
-MEMBER = DEFAULT_MODEL_PATH.parent / "members" / "member_h.keras"
+MEMBER = DEFAULT_MODEL_PATH.parent / "members" / "member_m.keras"
 
 
 def test_every_named_view_set_is_among_the_computed_views():
@@ -44,7 +44,7 @@ def test_averaged_outputs_are_what_the_classifier_reads(views):
     main, member = view_outputs(DEFAULT_MODEL_PATH, faces), view_outputs(MEMBER, faces)
     rows = view_indices(views)
     averaged = np.mean([main[rows].mean(axis=0), member[rows].mean(axis=0)], axis=0)
-    classifier = EmotionClassifier(DEFAULT_MODEL_PATH, ClassifierConfig(members=("members/member_h.keras",)))
+    classifier = EmotionClassifier(DEFAULT_MODEL_PATH, ClassifierConfig(members=("members/member_m.keras",)))
     expected = classifier.predict_views(prepare_faces(faces.faces), VIEW_SETS[views])
     np.testing.assert_allclose(averaged, expected, atol=1e-5)
     assert not np.allclose(main[rows].mean(axis=0), expected, atol=1e-3)  # the member does change the answer

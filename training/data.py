@@ -1,8 +1,8 @@
-"""Load FER2013 as Kaggle ships it (zip or unpacked folder) or as the original ``fer2013.csv``.
+"""Load FER2013 as Kaggle ships it (zip or unpacked folder), as the original ``fer2013.csv``, or as a pack.
 
 Splits come from the Usage encoded in the data: ``Training_*``, ``PublicTest_*`` and ``PrivateTest_*`` file
-names (image layout) or the ``Usage`` column (CSV). Decoded arrays are cached as ``.npz`` next to a hash of
-the source so a second run starts in seconds.
+names (image layout, or a ``training.data_pack`` pack of those files) or the ``Usage`` column (CSV). Decoded
+arrays are cached as ``.npz`` next to a hash of the source so a second run starts in seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from fer_core.recognition.quantized_model import file_sha256
 logger = logging.getLogger(__name__)
 
 SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 DEFAULT_CACHE_DIR = Path(os.environ.get("FER_CACHE_DIR", Path.home() / ".cache" / "fer_app"))
 
 
@@ -49,7 +50,8 @@ class Split:
         return {emotion: int(count) for emotion, count in zip(EMOTIONS, counts, strict=True)}
 
 
-def _usage_of(file_name: str) -> str | None:
+def usage_of(file_name: str) -> str | None:
+    """The FER2013 split a file belongs to, from its name (``Training_*``, ...), or None."""
     base = os.path.basename(file_name)
     for usage in SPLITS:
         if base.startswith(usage + "_"):
@@ -75,7 +77,7 @@ def _emotion_of(parts: list[str], where: str) -> int:
 def _collect(entries: list[tuple[str, bytes]], source: str) -> dict[str, Split]:
     buckets: dict[str, tuple[list[np.ndarray], list[int], list[str]]] = {s: ([], [], []) for s in SPLITS}
     for name, data in entries:
-        usage = _usage_of(name)
+        usage = usage_of(name)
         if usage is None:
             logger.warning("skipping %s in %s: file name does not start with a FER2013 usage", name, source)
             continue
@@ -103,29 +105,46 @@ def _to_splits(buckets: dict[str, tuple[list[np.ndarray], list[int], list[str]]]
     return splits
 
 
-def _read_zip(path: Path) -> dict[str, Split]:
+def _zip_entries(path: Path) -> list[tuple[str, bytes]]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
         raise DatasetError(f"cannot open zip {path}: {error}") from error
     with archive:
-        entries = [
+        return [
             (info.filename, archive.read(info))
             for info in archive.infolist()
-            if not info.is_dir() and info.filename.lower().endswith((".jpg", ".jpeg", ".png"))
+            if not info.is_dir() and info.filename.lower().endswith(IMAGE_SUFFIXES)
         ]
-    return _collect(entries, str(path))
 
 
-def _read_folder(path: Path) -> dict[str, Split]:
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+def _folder_entries(path: Path) -> list[tuple[str, bytes]]:
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     entries = []
     for file in files:
         try:
             entries.append((file.relative_to(path).as_posix(), file.read_bytes()))
         except OSError as error:
             raise DatasetError(f"cannot read {file}: {error}") from error
-    return _collect(entries, str(path))
+    return entries
+
+
+def _pack_entries(path: Path) -> list[tuple[str, bytes]]:
+    from training.data_pack import unpack_entries
+
+    try:
+        return unpack_entries(path)
+    except (OSError, ValueError, KeyError) as error:
+        raise DatasetError(f"cannot read the pack {path}: {error}") from error
+
+
+def image_entries(source: Path) -> list[tuple[str, bytes]]:
+    """(name, file bytes) of every image in a Kaggle zip, its folder or a pack (``training.data_pack``)."""
+    if source.is_dir():
+        return _folder_entries(source)
+    if source.suffix.lower() == ".npz":
+        return _pack_entries(source)
+    return _zip_entries(source)
 
 
 def _read_csv(path: Path) -> dict[str, Split]:
@@ -164,7 +183,8 @@ def source_fingerprint(path: Path) -> str:
 def load_fer2013(
     path: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR
 ) -> dict[str, Split]:
-    """Load FER2013 from the Kaggle zip, its unpacked folder, or ``fer2013.csv``; return splits by Usage."""
+    """Load FER2013 from the Kaggle zip, its unpacked folder, ``fer2013.csv`` or a pack (``training.data_pack``);
+    return splits by Usage (a pack of Training and PublicTest gives an empty PrivateTest)."""
     source = Path(path)
     if not source.exists():
         raise DatasetError(
@@ -175,12 +195,10 @@ def load_fer2013(
     if cache_file is not None and cache_file.exists():
         with np.load(cache_file, allow_pickle=False) as cached:
             return {s: Split(s, cached[f"{s}_images"], cached[f"{s}_labels"], cached[f"{s}_names"]) for s in SPLITS}
-    if source.is_dir():
-        splits = _read_folder(source)
-    elif source.suffix.lower() == ".csv":
+    if source.suffix.lower() == ".csv" and source.is_file():
         splits = _read_csv(source)
     else:
-        splits = _read_zip(source)
+        splits = _collect(image_entries(source), str(source))
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()

@@ -188,13 +188,21 @@ def add_config_option(parser: argparse.ArgumentParser, item: Field, hint: Any, w
 
 
 def build_parser(with_defaults: bool = True) -> argparse.ArgumentParser:
-    """The parser: one option for each ``TrainConfig`` field, then ``--resume`` and ``--export``."""
+    """The parser: one option for each ``TrainConfig`` field, then ``--resume``, ``--export`` and ``--time-budget``."""
     parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
     hints = get_type_hints(TrainConfig)
     for item in fields(TrainConfig):
         add_config_option(parser, item, hints[item.name], with_defaults)
     parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.keras")
     parser.add_argument("--export", default=None, help="copy the best checkpoint (float32) to this .keras path")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after the epoch past which another would not fit in this many seconds (then --resume goes on; "
+        "exit status 75, nothing exported)",
+    )
     return parser
 
 
@@ -531,6 +539,23 @@ def compile_model(model, config: TrainConfig, steps_per_epoch: int) -> None:
     )
 
 
+def training_device() -> str:
+    """What trains: the Keras backend and its first device, e.g. ``jax gpu (NVIDIA H100 80GB HBM3)``."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return f"jax {device.platform} ({device.device_kind})"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return f"tensorflow {'gpu' if tf.config.list_physical_devices('GPU') else 'cpu'}"
+    return backend
+
+
 def write_run_config(run: RunFiles, config: TrainConfig, model, command: str | None) -> None:
     """``config.json``: the configuration, the data's SHA-256, the parameter count and the command line."""
     from training.data import source_fingerprint
@@ -538,6 +563,7 @@ def write_run_config(run: RunFiles, config: TrainConfig, model, command: str | N
     record = asdict(config)
     record["data_sha256"] = source_fingerprint(Path(config.data))
     record["params"] = int(model.count_params())
+    record["trained_on"] = training_device()
     record["command"] = command
     (run.folder / "config.json").write_text(json.dumps(record, indent=2))
 
@@ -614,16 +640,29 @@ def choose_and_export(
     return summary
 
 
-def train(config: TrainConfig, *, resume: bool = False, export: str | None = None, command: str | None = None) -> dict:
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    export: str | None = None,
+    command: str | None = None,
+    time_budget: float | None = None,
+) -> dict:
     """Run one training; return a summary (best PublicTest accuracy, epochs, minutes).
 
     ``command`` is the command line that ``config.json`` records (``main`` passes its own; None from Python).
+    ``time_budget`` (seconds from now): stop at the last epoch's end that fits (:mod:`training.time_budget`); a
+    run stopped before its last epoch exports nothing and its summary has ``stopped_at_budget``.
     """
+    started = time.monotonic()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if config.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {config.schedule!r}: choose one of {', '.join(SCHEDULES)}")
     run = RunFiles.create(Path(config.run_dir))
     set_up_keras(config)
+    from training.time_budget import TimeBudget
+
+    budget = TimeBudget(time_budget, started) if time_budget is not None else None
     data = load_training_data(config)
     state, initial_epoch = resume_point(run, resume)
     stream_seed = batch_stream_seed(config, initial_epoch)
@@ -643,9 +682,12 @@ def train(config: TrainConfig, *, resume: bool = False, export: str | None = Non
         epochs=config.epochs,
         initial_epoch=initial_epoch,
         class_weight=class_weights(data.train_labels, config.class_weight),
-        callbacks=training_callbacks(config, run, state, averager, resume),
+        callbacks=[*training_callbacks(config, run, state, averager, resume), *([budget] if budget else [])],
         verbose=1 if sys.stdout.isatty() else 2,
     )
+    if budget is not None and budget.stopped_after is not None and budget.stopped_after < config.epochs:
+        logger.warning("stopped at the time budget, epoch %d of %d: nothing exported", state["epoch"], config.epochs)
+        return {"stopped_at_budget": True, "epochs_run": state.get("epoch"), "best_public_accuracy": state.get("best")}
     return choose_and_export(config, run, state, averager, data.train_images, public_ds, export)
 
 
@@ -683,11 +725,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:
         config = resumed_config(config, argv)
     try:
-        train(config, resume=args.resume, export=args.export, command=recorded_command("training.train", argv))
+        summary = train(
+            config,
+            resume=args.resume,
+            export=args.export,
+            command=recorded_command("training.train", argv),
+            time_budget=args.time_budget,
+        )
     except ValueError as error:  # DatasetError and bad options: one clear line, non-zero exit
         logger.error("%s", error)
         return 2
-    return 0
+    from training.time_budget import STOPPED_AT_BUDGET
+
+    return STOPPED_AT_BUDGET if summary.get("stopped_at_budget") else 0
 
 
 if __name__ == "__main__":
