@@ -1,11 +1,12 @@
 """scripts/device-train.sh's own logic, with a stand-in for Python that records how it was called: going on with
-``--resume`` when the run has a checkpoint, the budget passed down, what comes back (8 files at most), and clear
-refusals. ``tests/test_training_batches.py`` runs it for real, training on the JAX backend."""
+``--resume`` when the run has a checkpoint, the budget passed down, what comes back (few files: the device tool
+brings back 8 a call), and clear refusals. ``tests/test_training_batches.py`` runs it for real, on JAX."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,17 +43,22 @@ def calls(tmp_path: Path) -> list[list[str]]:
     return [path.read_text().splitlines() for path in files]
 
 
-def test_a_first_call_trains_within_the_budget_and_brings_back_eight_files(tmp_path):
+def records(back: Path) -> set[str]:
+    with tarfile.open(back / "records.tar") as archive:
+        return set(archive.getnames())
+
+
+def test_a_finished_run_brings_back_its_records_and_the_exported_model(tmp_path):
     done = call(tmp_path, "member_x", "480", "--epochs", "64")
     assert done.returncode == 0, done.stderr
     (first,) = calls(tmp_path)
     assert first[:2] == ["-m", "training.train"] and "--resume" not in first
     assert first[first.index("--time-budget") + 1] == "480" and first[-2:] == ["--epochs", "64"]
     assert first[first.index("--run-dir") + 1] == str(tmp_path / "runs" / "member_x")
-    back = sorted(path.name for path in (tmp_path / "out" / "member_x").iterdir())
-    assert back == sorted(["config.json", "state.json", "log.csv", "last.keras", "best.keras", "swa_running.npz",
-                           "fer_model.keras", "train.log"])  # fmt: skip
-    assert "trained" in (tmp_path / "out" / "member_x" / "train.log").read_text()
+    back = tmp_path / "out" / "member_x"
+    assert sorted(path.name for path in back.iterdir()) == ["fer_model.keras", "records.tar"], "two stages fit a call"
+    assert records(back) == {"config.json", "state.json", "log.csv", "train.log"}
+    assert "trained" in (tmp_path / "runs" / "member_x" / "train.log").read_text()
 
 
 def test_a_run_cut_by_its_budget_says_so_and_the_next_call_goes_on(tmp_path):
@@ -62,8 +68,17 @@ def test_a_run_cut_by_its_budget_says_so_and_the_next_call_goes_on(tmp_path):
     assert again.returncode == 0
     first, second = calls(tmp_path)
     assert "--resume" not in first and "--resume" in second
-    log = (tmp_path / "out" / "member_x" / "train.log").read_text()
+    log = (tmp_path / "runs" / "member_x" / "train.log").read_text()
     assert log.count("trained") == 2, "the output of every call is kept"
+
+
+def test_a_cut_run_brings_back_what_resume_needs_and_not_the_export(tmp_path):
+    assert call(tmp_path, "member_x", "300", exit_code=75).returncode == 75
+    back = tmp_path / "out" / "member_x"
+    assert sorted(path.name for path in back.iterdir()) == [
+        "best.keras", "last.keras", "records.tar", "swa_running.npz"
+    ]  # fmt: skip
+    assert records(back) == {"config.json", "state.json", "log.csv", "train.log"}
 
 
 def test_missing_settings_are_refused_before_anything_runs(tmp_path):
