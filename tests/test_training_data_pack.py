@@ -73,3 +73,16 @@ def test_the_full_pack_is_as_small_as_budgeted_and_decodes_to_the_same_faces(tmp
     for split in ("Training", "PublicTest"):
         assert np.array_equal(packed[split].images, original[split].images)
         assert np.array_equal(packed[split].labels, original[split].labels)
+
+
+def test_evaluating_on_a_pack_says_it_needs_the_full_set(tmp_path):
+    from conftest import save_small_random_model
+
+    from training.evaluate import evaluate
+
+    pack, model = tmp_path / "pack.npz", tmp_path / "model.keras"
+    write_pack(FIXTURES, pack)
+    save_small_random_model(model, seed=1)
+    with pytest.raises(ValueError, match=r"no PrivateTest faces .* evaluate with the full FER2013 zip"):
+        evaluate(model, pack, run_dir=None, card_path=tmp_path / "card.json", reports_dir=tmp_path / "r", views="flip")
+    assert not (tmp_path / "card.json").exists()
