@@ -144,3 +144,44 @@ def test_the_device_script_trains_on_jax_without_tensorflow_from_a_pack_and_the_
     logged = dict(zip(*[line.split(",") for line in log], strict=True))
     assert loss == pytest.approx(float(logged["val_loss"]), rel=1e-4), "the same function on both backends"
     assert np.mean(probabilities.argmax(1) == public.labels) == pytest.approx(float(logged["val_accuracy"]))
+
+
+JAX_COMPILED = """
+import json
+import numpy as np
+from training.augment import AugmentConfig, build_augmenter, build_batch_mixer
+from training.batches import CompiledLayer, compiled_for_accelerator
+
+config = AugmentConfig(gamma=0.3, noise=0.03, blur=0.3, mixup=0.2)
+images = np.random.default_rng(0).random((16, 48, 48, 1), dtype="float32")
+targets = np.eye(7, dtype="float32")[np.arange(16) % 7]
+eager, compiled = build_augmenter(config, seed=5), CompiledLayer(build_augmenter(config, seed=5))
+pairs = [(np.asarray(eager(images, training=True)), np.asarray(compiled(images, training=True))) for _ in range(3)]
+mix, mix_compiled = build_batch_mixer(config, seed=5).layer, CompiledLayer(build_batch_mixer(config, seed=5).layer)
+batch = {"images": images, "labels": targets}
+mixed = [(mix(batch, training=True), mix_compiled(batch, training=True)) for _ in range(3)]
+print(json.dumps({
+    "augment_gap": max(float(np.abs(a - b).max()) for a, b in pairs),
+    "calls_differ": float(np.abs(pairs[1][1] - pairs[2][1]).max()),
+    "mix_gap": max(float(np.abs(np.asarray(a[k]) - np.asarray(b[k])).max()) for a, b in mixed for k in batch),
+    "inference_unchanged": bool(np.array_equal(np.asarray(compiled(images, training=False)), images)),
+    "cpu_left_eager": compiled_for_accelerator(eager) is eager,
+}))
+"""
+
+
+@pytest.mark.slow
+def test_compiled_augmentation_on_jax_draws_what_the_eager_layers_draw():
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        require_tool("jax", False, "pip install -r requirements-dev.txt (jax[cpu])")
+    environment = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-c", JAX_COMPILED], cwd=REPO, env=environment, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["augment_gap"] < 1e-4 and report["mix_gap"] < 1e-4, "the same random draws, compiled"
+    assert report["calls_differ"] > 0.1, "each call draws anew"
+    assert report["inference_unchanged"] and report["cpu_left_eager"]

@@ -67,6 +67,44 @@ class ArrayBatches(keras.utils.PyDataset):
         self._order = self._next_order()
 
 
+class CompiledLayer:
+    """A Keras layer's training-mode call compiled once with ``jax.jit``, its random state carried explicitly.
+
+    On the JAX backend the preprocessing layers run eagerly, an operation at a time: about 50 ms a batch of
+    dispatch whatever the batch size, which on a GPU would take longer than the training step itself. Compiled,
+    they run as one program. The first call runs eagerly (it builds the layer); every later call runs compiled from
+    the state the one before left, so the random draws are the eager ones (the same to rounding)."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self._state: list | None = None
+        self._compiled = None
+
+    def __call__(self, inputs: Any, training: bool = True) -> Any:
+        if not training:
+            return self.layer(inputs, training=False)
+        if self._compiled is None:
+            import jax
+
+            outputs = self.layer(inputs, training=True)
+            self._state = [variable.value for variable in self.layer.non_trainable_variables]
+            self._compiled = jax.jit(lambda state, data: self.layer.stateless_call([], state, data, training=True))
+            return outputs
+        outputs, self._state = self._compiled(self._state, inputs)
+        return outputs
+
+
+def compiled_for_accelerator(layer: Any, backend: str | None = None) -> Any:
+    """``layer`` wrapped in :class:`CompiledLayer` where that pays: on the JAX backend running on a GPU or TPU (on a
+    CPU, XLA runs these layers slower than the eager operations do); else ``layer`` itself (also ``None``)."""
+    backend = keras.backend.backend() if backend is None else backend
+    if layer is None or backend != "jax":
+        return layer
+    import jax
+
+    return layer if jax.default_backend() == "cpu" else CompiledLayer(layer)
+
+
 def resolve_data_source(source: str, backend: str | None = None) -> str:
     """``tf.data`` or ``pydataset`` for ``source`` on ``backend`` (default: Keras's); ``ValueError`` if impossible."""
     backend = keras.backend.backend() if backend is None else backend
@@ -92,6 +130,10 @@ def training_batches(
     """The shuffled, augmented (then mixed, if ``mixer``) Training batches (shuffle and augmentation drawn from
     ``seed``) and PublicTest's."""
     if resolve_data_source(source) == "pydataset":
+        from training.augment import BatchMixer
+
+        augmenter = compiled_for_accelerator(augmenter)
+        mixer = BatchMixer(compiled_for_accelerator(mixer.layer)) if mixer is not None else None
         return (
             ArrayBatches(*train, batch_size, augmenter=augmenter, mixer=mixer, shuffle_seed=seed),
             ArrayBatches(*public, PUBLIC_BATCH),
