@@ -180,6 +180,16 @@ def source_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to the ``.npz`` file ``path`` whole or not at all (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
+
+
 def load_fer2013(
     path: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR
 ) -> dict[str, Split]:
@@ -200,15 +210,10 @@ def load_fer2013(
     else:
         splits = _collect(image_entries(source), str(source))
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
         arrays = {}
         for s, split in splits.items():
             arrays.update({f"{s}_images": split.images, f"{s}_labels": split.labels, f"{s}_names": split.names})
-        np.savez(buffer, **arrays)
-        tmp = cache_file.with_suffix(".tmp")
-        tmp.write_bytes(buffer.getvalue())
-        tmp.replace(cache_file)
+        save_npz(cache_file, arrays)
     for s, split in splits.items():
         logger.info("%s: %d images %s", s, len(split), split.class_counts())
     return splits

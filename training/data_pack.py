@@ -13,7 +13,6 @@ included (``scripts/device-train.sh``).
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import sys
 from collections.abc import Iterable, Sequence
@@ -75,7 +74,7 @@ def unpack_entries(path: Path) -> list[tuple[str, bytes]]:
         bodies, body_offsets = arrays["bodies"].tobytes(), arrays["body_offsets"]
         header_of, names = arrays["header_of"], arrays["names"]
     if not len(names) + 1 == len(body_offsets) == len(header_of) + 1:
-        raise ValueError(f"{path}: the pack's arrays disagree in length (a cut or edited file)")
+        raise ValueError("the pack's arrays disagree in length (a cut or edited file)")
     heads = [headers[header_offsets[i] : header_offsets[i + 1]] for i in range(len(header_offsets) - 1)]
     starts, ends = body_offsets[:-1], body_offsets[1:]
     return [(name.decode(), heads[header_of[i]] + bodies[starts[i] : ends[i]]) for i, name in enumerate(names)]
@@ -83,19 +82,13 @@ def unpack_entries(path: Path) -> list[tuple[str, bytes]]:
 
 def write_pack(source: Path, out: Path, splits: Sequence[str] = TRAINING_SPLITS) -> dict[str, int]:
     """Pack the image files of ``splits`` from a Kaggle zip or folder into ``out``; return counts per split."""
-    from training.data import SPLITS, image_entries, usage_of
+    from training.data import SPLITS, image_entries, save_npz, usage_of
 
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}: choose from {list(SPLITS)}")
     chosen = [(name, data) for name, data in image_entries(source) if usage_of(name) in splits]
-    arrays = pack_arrays(chosen)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(out)
+    save_npz(out, pack_arrays(chosen))
     counts = {split: sum(usage_of(name) == split for name, _ in chosen) for split in splits}
     logger.info("packed %s into %s (%.1f MB): %s", source, out, out.stat().st_size / 1e6, counts)
     return counts

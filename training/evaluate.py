@@ -262,8 +262,6 @@ def evaluate(
     from fer_core.recognition.classifier import ClassifierConfig, EmotionClassifier
     from training.data import load_fer2013, source_fingerprint
 
-    config = classifier_config or ClassifierConfig()
-    classifier = EmotionClassifier(model_path, config)  # the app's runtime: the int8 copy when it matches, else float
     splits = load_fer2013(data, **({"cache_dir": cache_dir} if cache_dir else {}))
     empty = [name for name in ("PublicTest", "PrivateTest") if not len(splits[name])]
     if empty:
@@ -271,6 +269,8 @@ def evaluate(
             f"{data} has no {' or '.join(empty)} faces (a training.data_pack pack holds Training and PublicTest "
             "only): evaluate with the full FER2013 zip"
         )
+    config = classifier_config or ClassifierConfig()
+    classifier = EmotionClassifier(model_path, config)  # the app's runtime: the int8 copy when it matches, else float
     metrics, private_probabilities = _test_metrics(classifier, splits, views)
     float_metrics = None
     if classifier.quantized_model is not None:
