@@ -166,7 +166,7 @@ def test_bad_config_is_rejected(kwargs) -> None:
 
 
 def test_mood_wing_modules_import_neither_tensorflow_nor_streamlit() -> None:
-    modules = ["affect", "readings", "reactions", "session_export", "events", "calibration", "calibration_check"]
+    modules = ["affect", "readings", "reactions", "session_export", "events", "calibration"]
     code = (
         "import sys\n"
         + "".join(f"import fer_core.mood.{name}\n" for name in modules)

@@ -16,15 +16,16 @@ than to the average face's. A person whose resting face already reads like the a
 
 ``reference`` defaults to :data:`MODEL_NEUTRAL_REFERENCE`: what the shipped model gives, on average, for a
 neutral face (its mean output, stream views, over the 607 neutral faces of FER2013 PublicTest; neutral 0.504).
-It is a property of the model: after retraining, re-measure it with ``python -m fer_core.mood.calibration
+It is a property of the model: after retraining, re-measure it with ``python -m fer_core.measure.calibration_check
 --measure-reference``. :func:`reference_distribution` gives a stronger alternative (e.g. neutral 0.7, the rest
 0.05 each): every resting face then reads a confident neutral, but on real photos (KDEF) that cost a lot of
-sad and fear sensitivity (see :mod:`fer_core.mood.calibration_check`). ``rest_floor`` (0.02) bounds the gain of
+sad and fear sensitivity (see :mod:`fer_core.measure.calibration_check`). ``rest_floor`` (0.02) bounds the gain of
 an emotion the person almost never shows at rest, so frame noise in it is not blown up.
 
 Apply the correction to each frame's raw probabilities *before* :class:`~fer_core.mood.tracker.MoodTracker`
-smooths them. :func:`~fer_core.mood.calibration_check.calibration_check` (``python -m fer_core.mood.calibration
---check``) measures what it does: on a synthetic sad-resting face and, where KDEF is present, on real photos.
+smooths them. :func:`~fer_core.measure.calibration_check.calibration_check` (``python -m
+fer_core.measure.calibration_check --check``) measures what it does: on a synthetic sad-resting face and, where
+KDEF is present, on real photos.
 
 API::
 
@@ -40,9 +41,7 @@ API::
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -235,38 +234,3 @@ class Calibrator:
         if self._calibration is not None:
             return CalibrationStatus(CALIBRATED, 1.0, self._calibration.frames, "Calibrated to your resting face.")
         return CalibrationStatus(IDLE, 0.0, 0, "Not calibrated.")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m fer_core.mood.calibration --check [--kdef DIR] [--synthetic-only]``: print the check's numbers;
-    ``--measure-reference [FER2013_ZIP]``: print the model's neutral reference."""
-    parser = argparse.ArgumentParser(prog="python -m fer_core.mood.calibration", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="measure the calibration and print the numbers")
-    parser.add_argument("--kdef", default=None, help="KDEF folder with labels.csv (default: $KDEF_PATH or ../kdef)")
-    parser.add_argument("--synthetic-only", action="store_true", help="skip the real photos (no model is loaded)")
-    parser.add_argument(
-        "--measure-reference",
-        nargs="?",
-        const="../shared/datasets/fer2013.zip",
-        metavar="FER2013_ZIP",
-        help="print the shipped model's MODEL_NEUTRAL_REFERENCE, measured on FER2013 PublicTest's neutral faces",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    if args.measure_reference:
-        from fer_core import EmotionRecognizer
-        from fer_core.mood.calibration_check import measure_neutral_reference
-
-        print(measure_neutral_reference(args.measure_reference, EmotionRecognizer()))
-        return 0
-    if not args.check:
-        parser.print_help()
-        return 2
-    from fer_core.mood.calibration_check import calibration_check
-
-    calibration_check(kdef=args.kdef, real=not args.synthetic_only, out=sys.stdout)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Measure per-person calibration: does a sad-resting face read neutral, and is an expression caught sooner?
 
-``python -m fer_core.mood.calibration --check`` prints two measurements, raw readings against calibrated ones
+``python -m fer_core.measure.calibration_check --check`` prints two measurements, raw readings against calibrated ones
 (``raw -> calibrated``), both fed frame by frame (15 fps) to a :class:`~fer_core.mood.tracker.MoodTracker` with
 its default settings (1.5 s smoothing, 2 s dwell, confidence floor 0.45):
 
@@ -20,16 +20,18 @@ Per expression: ``caught`` = clips where the steady mood *became* the expression
 already read as the expression is counted apart as ``already``: nothing changed, nothing was caught); frames to
 catch it are compared clip by clip over the clips caught both ways (mean, and in how many sooner / later).
 
-Only this module loads the recognizer (TensorFlow or its int8 runtime), and only for the real-photo check and
-:func:`measure_neutral_reference`.
+It loads the recognizer (TensorFlow or its int8 runtime) only for the real-photo check and
+:func:`measure_neutral_reference`. KDEF's folder is read through :func:`fer_core.measure.photo_sets.read_labels`,
+the same checks as the photo evaluations.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import logging
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,6 +39,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from fer_core.labels import EMOTIONS
+from fer_core.measure.photo_sets import LabelledPhoto, PhotoSetError, read_labels
 from fer_core.mood.calibration import Calibration, CalibrationConfig
 from fer_core.mood.tracker import MoodConfig, MoodTracker
 
@@ -139,20 +142,28 @@ def default_kdef_path() -> Path:
     return Path(os.environ.get("KDEF_PATH", Path(__file__).resolve().parents[3] / "kdef"))
 
 
-def kdef_probabilities(folder: Path, recognizer: Any) -> dict[tuple[str, str, str], np.ndarray]:
+def kdef_photos(folder: Path) -> list[LabelledPhoto]:
+    """KDEF's labelled photos (``read_labels``' checks), which must also name the person and session."""
+    photos = read_labels(folder)
+    missing = {"person", "session"} - set(photos[0].columns)
+    if missing:
+        raise PhotoSetError(f"{folder / 'labels.csv'} needs KDEF's columns person and session, lacks {sorted(missing)}")
+    return photos
+
+
+def kdef_probabilities(photos: Sequence[LabelledPhoto], recognizer: Any) -> dict[tuple[str, str, str], np.ndarray]:
     """``(person, session, emotion) -> probabilities`` of the largest face of each KDEF photo (no face: left out),
     classified as video frames are (the stream views), since calibration is for the live page."""
     from fer_core.recognition.image_io import load_image
 
-    with (folder / "labels.csv").open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
     outputs = {}
-    for row in rows:
-        faces = recognizer.analyze(load_image(folder / row["file"]), stream=True)  # the live page's views
+    for photo in photos:
+        faces = recognizer.analyze(load_image(photo.path), stream=True)  # the live page's views
         if faces:
-            outputs[(row["person"], row["session"], row["emotion"])] = np.asarray(faces[0].probabilities, float)
+            key = (photo.columns["person"], photo.columns["session"], EMOTIONS[photo.label])
+            outputs[key] = np.asarray(faces[0].probabilities, float)
         else:
-            logger.info("no face found in %s", row["file"])
+            logger.info("no face found in %s", photo.path.name)
     return outputs
 
 
@@ -279,8 +290,6 @@ def calibration_check(
     kdef: str | Path | None = None, *, real: bool = True, out: TextIO | None = None
 ) -> dict[str, Any]:
     """Run the synthetic check and, when ``real`` and KDEF is there, the real-photo one; print and return both."""
-    import sys
-
     out = out if out is not None else sys.stdout
     results: dict[str, Any] = {"synthetic": synthetic_check()}
     print_synthetic(results["synthetic"], out)
@@ -290,8 +299,47 @@ def calibration_check(
     if not (folder / "labels.csv").is_file():
         out.write(f"KDEF: not found at {folder} (set KDEF_PATH or --kdef); real-photo check skipped\n")
         return results
+    photos = kdef_photos(folder)  # checked before the model is loaded
     from fer_core import EmotionRecognizer
 
-    results["kdef"] = kdef_check(kdef_probabilities(folder, EmotionRecognizer()))
+    results["kdef"] = kdef_check(kdef_probabilities(photos, EmotionRecognizer()))
     print_kdef(results["kdef"], out)
     return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m fer_core.measure.calibration_check --check [--kdef DIR] [--synthetic-only]``: print the check's
+    numbers; ``--measure-reference [FER2013_ZIP]``: print the model's neutral reference."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fer_core.measure.calibration_check", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--check", action="store_true", help="measure the calibration and print the numbers")
+    parser.add_argument("--kdef", default=None, help="KDEF folder with labels.csv (default: $KDEF_PATH or ../kdef)")
+    parser.add_argument("--synthetic-only", action="store_true", help="skip the real photos (no model is loaded)")
+    parser.add_argument(
+        "--measure-reference",
+        nargs="?",
+        const="../shared/datasets/fer2013.zip",
+        metavar="FER2013_ZIP",
+        help="print the shipped model's MODEL_NEUTRAL_REFERENCE, measured on FER2013 PublicTest's neutral faces",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    if not (args.check or args.measure_reference):
+        parser.print_help()
+        return 2
+    try:
+        if args.measure_reference:
+            from fer_core import EmotionRecognizer
+
+            print(measure_neutral_reference(args.measure_reference, EmotionRecognizer()))
+        else:
+            calibration_check(kdef=args.kdef, real=not args.synthetic_only, out=sys.stdout)
+    except (OSError, ValueError) as error:  # a missing zip, a folder that is not a labelled photo set
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
