@@ -182,8 +182,13 @@ def test_interrupted_run_stops_its_browsers_and_server(tmp_path):
             command.wait(timeout=60)
         assert command.poll() is not None, f"still running 60 s after Ctrl-C:\n{stderr_path.read_text()[-3000:]}"
     finally:
-        if command.poll() is None:
+        if command.poll() is None:  # a failure: leave no server or browser of it behind for the tests after it
+            with contextlib.suppress(psutil.Error):
+                started |= {child.pid for child in psutil.Process(command.pid).children(recursive=True)}
             command.kill()
+            for pid in started:
+                with contextlib.suppress(psutil.Error):
+                    psutil.Process(pid).kill()
     assert command.returncode == 130, stderr_path.read_text()[-3000:]
     time.sleep(1)
     alive = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
