@@ -27,5 +27,28 @@ if [ "${#missing[@]}" -gt 0 ] && [ "${FER_SKIP_CHROMIUM_INSTALL:-0}" != 1 ]; the
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 mkdir -p artifacts
-# pytest exits 5 when it collects no tests: with `set -e` that fails this script, as it should.
-exec .venv/bin/python -m pytest "$@"
+# Two phases: the tests that need no browser on several processes at once (pytest-xdist, one per core, at most 4),
+# then the browser tests (marked `browser`) one at a time, as they measure frame rates that a busy CPU would lower.
+# Your arguments go to both phases. With a -m of your own, or FER_TEST_WORKERS=0, it is one pytest run as you asked.
+workers=${FER_TEST_WORKERS:-$(nproc)}
+[ "$workers" -gt 4 ] && workers=4
+own_marker=0
+for argument in "$@"; do
+  case "$argument" in -m*) own_marker=1 ;; esac
+done
+if [ "$workers" -lt 2 ] || [ "$own_marker" = 1 ]; then
+  # pytest exits 5 when it collects no tests: with `set -e` that fails this script, as it should.
+  exec .venv/bin/python -m pytest "$@"
+fi
+set +e
+.venv/bin/python -m pytest -n "$workers" -m "not browser" "$@"
+first=$?
+.venv/bin/python -m pytest -m browser "$@"
+second=$?
+set -e
+echo "run-tests.sh: tests without a browser ($workers at once): exit $first; browser tests (one at a time): exit $second"
+# Exit 5 (no tests collected) in one phase is fine when the other ran tests (e.g. -k upload); in both, it fails.
+if [ "$first" = 5 ] && [ "$second" = 5 ]; then exit 5; fi
+for code in "$first" "$second"; do
+  if [ "$code" != 0 ] && [ "$code" != 5 ]; then exit "$code"; fi
+done

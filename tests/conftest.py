@@ -43,6 +43,20 @@ def require_tool(name: str, found: bool, how_to_get: str) -> None:
     pytest.skip(message)
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Refuse a ``browser`` test that runs beside other tests (pytest-xdist with more than one process).
+
+    Browser tests measure frame rates and start times that tests running next to them would lower:
+    ``scripts/run-tests.sh`` runs them one at a time after the rest. Under ``CI=true`` this is a failure.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if item.get_closest_marker("browser") is not None and workers > 1:
+        message = f"a browser test on one of {workers} pytest-xdist processes: run it alone (scripts/run-tests.sh)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
 def fer_fixture_faces(split: str = "test") -> list[tuple[Path, int, np.ndarray]]:
     """``(path, label, 48x48 uint8 face)`` for every fixture image of ``split`` ("train" or "test"), sorted."""
     faces = []

@@ -26,6 +26,13 @@ from .paths import ARTIFACTS, CHROMIUM
 from .servers import checked_app_server
 
 
+@pytest.fixture(autouse=True)
+def _marked_browser(request: pytest.FixtureRequest) -> None:
+    """Every test here carries the ``browser`` mark, so that scripts/run-tests.sh runs it alone (tests/conftest.py)."""
+    if request.node.get_closest_marker("browser") is None:
+        pytest.fail(f"{request.node.nodeid} needs pytestmark = pytest.mark.browser", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     require_tool(
