@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 MODULE = "tests/test_loadtest.py"  # two browser tests (the load test drives Chromium) and 16 without a browser
 BROWSER_TESTS = {
@@ -51,11 +53,11 @@ def test_a_marker_of_your_own_gives_one_run_as_asked():
     assert "run-tests.sh:" not in result.stdout
 
 
-def test_a_browser_test_beside_other_tests_fails_under_ci():
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "1 error"), ("", "1 skipped")])
+def test_a_browser_test_beside_other_tests_fails_under_ci_and_skips_otherwise(ci, outcome):
     test = sorted(BROWSER_TESTS)[0]
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", test]
-    result = subprocess.run(
-        command, cwd=REPO, env=dict(os.environ, CI="true"), capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 1, result.stdout[-3000:]
+    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-n", "2", test]
+    result = subprocess.run(command, cwd=REPO, env=dict(os.environ, CI=ci), capture_output=True, text=True, timeout=300)
+    assert result.returncode == (1 if ci else 0), result.stdout[-3000:]
+    assert outcome in result.stdout.splitlines()[-1], result.stdout[-3000:]
     assert "a browser test on one of 2 pytest-xdist processes: run it alone" in result.stdout
