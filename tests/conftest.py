@@ -38,8 +38,13 @@ def require_tool(name: str, found: bool, how_to_get: str) -> None:
     if found:
         return
     message = f"{name} is missing: {how_to_get}"
+    skip_or_fail_in_ci(message, f"{message} (CI=true: a missing test tool is a failure, not a skip)")
+
+
+def skip_or_fail_in_ci(message: str, ci_message: str) -> None:
+    """Skip the calling test with ``message``; under ``CI=true`` fail with ``ci_message`` instead."""
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{message} (CI=true: a missing test tool is a failure, not a skip)", pytrace=False)
+        pytest.fail(ci_message, pytrace=False)
     pytest.skip(message)
 
 
@@ -52,9 +57,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if item.get_closest_marker("browser") is not None and workers > 1:
         message = f"a browser test on one of {workers} pytest-xdist processes: run it alone (scripts/run-tests.sh)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        skip_or_fail_in_ci(message, message)
 
 
 def fer_fixture_faces(split: str = "test") -> list[tuple[Path, int, np.ndarray]]:

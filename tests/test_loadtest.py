@@ -150,6 +150,13 @@ def test_one_viewer_for_8_seconds_reports_fps_and_server_cpu():
     assert not psutil.pid_exists(server["pid"]), "the load test left its app server running"
 
 
+def _descendant_pids(pid: int) -> set[int]:
+    """The ids of every process under ``pid`` (none once it has ended)."""
+    with contextlib.suppress(psutil.Error):
+        return {child.pid for child in psutil.Process(pid).children(recursive=True)}
+    return set()
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_interrupted_run_stops_its_browsers_and_server(tmp_path):
@@ -176,15 +183,14 @@ def test_interrupted_run_stops_its_browsers_and_server(tmp_path):
             time.sleep(0.5)
         assert command.poll() is None, f"the load test ended early:\n{stderr_path.read_text()[-3000:]}"
         time.sleep(3)
-        started |= {child.pid for child in psutil.Process(command.pid).children(recursive=True)}
+        started |= _descendant_pids(command.pid)
         command.send_signal(signal.SIGINT)
         with contextlib.suppress(subprocess.TimeoutExpired):
             command.wait(timeout=60)
         assert command.poll() is not None, f"still running 60 s after Ctrl-C:\n{stderr_path.read_text()[-3000:]}"
     finally:
         if command.poll() is None:  # a failure: leave no server or browser of it behind for the tests after it
-            with contextlib.suppress(psutil.Error):
-                started |= {child.pid for child in psutil.Process(command.pid).children(recursive=True)}
+            started |= _descendant_pids(command.pid)
             command.kill()
             for pid in started:
                 with contextlib.suppress(psutil.Error):

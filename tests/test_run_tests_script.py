@@ -18,8 +18,8 @@ BROWSER_TESTS = {
 }
 
 
-def run_script(*arguments: str, workers: str = "2") -> subprocess.CompletedProcess:
-    environment = dict(os.environ, FER_TEST_WORKERS=workers, FER_SKIP_CHROMIUM_INSTALL="1")
+def run_script(*arguments: str) -> subprocess.CompletedProcess:
+    environment = dict(os.environ, FER_TEST_WORKERS="2", FER_SKIP_CHROMIUM_INSTALL="1")
     command = ["bash", "scripts/run-tests.sh", "--collect-only", "-q", "-p", "no:cacheprovider", *arguments]
     return subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
 
