@@ -161,6 +161,9 @@ def _descendant_pids(pid: int) -> set[int]:
 @pytest.mark.slow
 def test_interrupted_run_stops_its_browsers_and_server(tmp_path):
     _require_browser()
+    # Two defences stop what the run started: the server's process group (browser.stop_process_group) and then any
+    # child still running (loadtest._kill_leftover_children); each has its own test above and in
+    # test_measure_browser.py, and this one fails when both are off (a Streamlit server is left running).
     # Its output goes to a file, not a pipe nobody reads while it runs: a full pipe would block the load test (or
     # a Chromium writing to the same stderr) and read as a hang.
     stderr_path = tmp_path / "stderr.txt"
@@ -199,6 +202,32 @@ def test_interrupted_run_stops_its_browsers_and_server(tmp_path):
     time.sleep(1)
     alive = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"processes left running after Ctrl-C: {alive}"
+
+
+def test_leftover_children_are_killed_and_kept_ones_are_not():
+    # The load test's last line of defence: what it started and did not stop (a browser Playwright left) is killed;
+    # processes that ran before it (``keep``) are not.
+    kept = subprocess.Popen(["sleep", "60"])
+    try:
+        keep = {kept.pid}
+        leftover = subprocess.Popen(["bash", "-c", "sleep 60 & wait; sleep 60"])
+        deadline = time.monotonic() + 10
+        while not _descendant_pids(leftover.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        grandchildren = _descendant_pids(leftover.pid)
+        assert grandchildren, "the leftover process did not start its child"
+        loadtest._kill_leftover_children(keep)
+        leftover.wait(timeout=5)  # TimeoutExpired: it was not killed
+        time.sleep(0.2)
+        assert not [
+            pid
+            for pid in grandchildren
+            if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        ]
+        assert kept.poll() is None, "a process in keep was killed"
+    finally:
+        kept.kill()
+        kept.wait()
 
 
 def test_hard_timeout_interrupts_a_blocked_run():
