@@ -60,6 +60,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         skip_or_fail_in_ci(message, message)
 
 
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (an ended one, reaped or a zombie, does not)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def fer_fixture_faces(split: str = "test") -> list[tuple[Path, int, np.ndarray]]:
     """``(path, label, 48x48 uint8 face)`` for every fixture image of ``split`` ("train" or "test"), sorted."""
     faces = []

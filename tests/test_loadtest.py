@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import require_tool
+from conftest import process_running, require_tool
 
 from fer_core import cli
 from fer_core.measure import loadtest
@@ -200,7 +200,7 @@ def test_interrupted_run_stops_its_browsers_and_server(tmp_path):
                     psutil.Process(pid).kill()
     assert command.returncode == 130, stderr_path.read_text()[-3000:]
     time.sleep(1)
-    alive = [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    alive = [pid for pid in started if process_running(pid)]
     assert not alive, f"processes left running after Ctrl-C: {alive}"
 
 
@@ -219,11 +219,7 @@ def test_leftover_children_are_killed_and_kept_ones_are_not():
         loadtest._kill_leftover_children(keep)
         leftover.wait(timeout=5)  # TimeoutExpired: it was not killed
         time.sleep(0.2)
-        assert not [
-            pid
-            for pid in grandchildren
-            if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-        ]
+        assert not [pid for pid in grandchildren if process_running(pid)], "the leftover's child is still running"
         assert kept.poll() is None, "a process in keep was killed"
     finally:
         kept.kill()

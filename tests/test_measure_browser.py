@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import psutil
+from conftest import process_running
 
 from fer_core.measure.browser import server_tracebacks, stop_process_group
 
@@ -55,19 +56,12 @@ def _group_with_grandchildren(script: str) -> tuple[subprocess.Popen, list[int]]
     raise AssertionError("the test's process group did not start its two sleeps")
 
 
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def test_stop_process_group_stops_the_process_and_what_it_started():
     process, grandchildren = _group_with_grandchildren("sleep 60 & sleep 60 & wait")
     stop_process_group(process, timeout_s=5)
     assert process.returncode == -signal.SIGTERM
     time.sleep(0.2)  # the orphaned sleeps are reaped by init
-    assert not [pid for pid in grandchildren if _running(pid)], "the group's grandchildren are still running"
+    assert not [pid for pid in grandchildren if process_running(pid)], "the group's grandchildren are still running"
 
 
 def test_stop_process_group_kills_a_process_that_ignores_sigterm():
@@ -77,7 +71,7 @@ def test_stop_process_group_kills_a_process_that_ignores_sigterm():
     assert process.returncode == -signal.SIGKILL
     assert time.monotonic() - started < 5
     time.sleep(0.2)
-    assert not [pid for pid in grandchildren if _running(pid)]
+    assert not [pid for pid in grandchildren if process_running(pid)]
 
 
 def test_stop_process_group_leaves_an_ended_process_alone():

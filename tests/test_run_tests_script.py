@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -36,13 +37,14 @@ def collected_runs(output: str) -> list[set[str]]:
     return runs
 
 
-def module_tests() -> set[str]:
-    """Every test id of the module, as one plain pytest run collects them (no script, no marker)."""
+@functools.cache
+def module_tests() -> frozenset[str]:
+    """Every test id of the module, as one plain pytest run collects them (no script, no marker); collected once."""
     command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", MODULE]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     (tests,) = collected_runs(result.stdout)
     assert tests > BROWSER_TESTS, result.stdout[-3000:]  # the browser tests and others
-    return tests
+    return frozenset(tests)
 
 
 def test_the_script_runs_the_browser_tests_after_the_rest_and_apart_from_it():
